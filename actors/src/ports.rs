@@ -1,0 +1,159 @@
+//! Ports: the traits the core needs from the outside world, implemented by the edges in `src/`.
+//!
+//! The core never talks to a database, a model provider or Telegram directly; it talks to these.
+//! Tests of the core use in-process fakes; the edges are tested against real PostgreSQL and fake
+//! HTTP servers on loopback.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::domain::{
+    Achievement, ConversationMessage, DeadLetter, FoodEntry, Memory, Reminder, ScoredMemory,
+    Streak, User, UserId, WeightLog, XpEvent,
+};
+
+/// Why the store could not do what was asked. Callers branch on `Unavailable` (retry later) versus
+/// the rest (a bug or bad data: retrying will not help).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or dropped the connection; the same call may work later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A row broke a constraint or the data could not be encoded.
+    #[error("the database refused the data: {0}")]
+    Rejected(String),
+    /// Anything else the database reported.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// Whether trying the same operation again later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// One write. Writes reach the store in batches (see [`Store::apply`]); every write is idempotent
+/// on its id, so applying the same batch twice leaves the same rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Insert the user, or replace profile, goals and time zone of an existing one.
+    UpsertUser(User),
+    InsertFoodEntry(FoodEntry),
+    /// Replace the items and totals of an existing entry (a correction).
+    UpdateFoodEntry(FoodEntry),
+    DeleteFoodEntry { user_id: UserId, id: Uuid },
+    AppendMessage(ConversationMessage),
+    InsertMemory(Memory),
+    DeleteMemory { user_id: UserId, id: Uuid },
+    InsertWeight(WeightLog),
+    UpsertReminder(Reminder),
+    DeleteReminder { user_id: UserId, id: Uuid },
+    InsertXp(XpEvent),
+    UpsertStreak(Streak),
+    /// Recorded once per (user, code); a second insert is ignored.
+    InsertAchievement(Achievement),
+    InsertDeadLetter(DeadLetter),
+}
+
+impl Write {
+    /// A short name for metrics and logs (never the contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UpsertUser(_) => "upsert_user",
+            Self::InsertFoodEntry(_) => "insert_food_entry",
+            Self::UpdateFoodEntry(_) => "update_food_entry",
+            Self::DeleteFoodEntry { .. } => "delete_food_entry",
+            Self::AppendMessage(_) => "append_message",
+            Self::InsertMemory(_) => "insert_memory",
+            Self::DeleteMemory { .. } => "delete_memory",
+            Self::InsertWeight(_) => "insert_weight",
+            Self::UpsertReminder(_) => "upsert_reminder",
+            Self::DeleteReminder { .. } => "delete_reminder",
+            Self::InsertXp(_) => "insert_xp",
+            Self::UpsertStreak(_) => "upsert_streak",
+            Self::InsertAchievement(_) => "insert_achievement",
+            Self::InsertDeadLetter(_) => "insert_dead_letter",
+        }
+    }
+}
+
+/// What the product keeps. Reads are direct; all writes go through [`Store::apply`] so that the
+/// persistence actor can batch them into one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A cheap round trip to the database, for `/health`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A short description of the backend for logs and `/health` ("postgres+pgvector", ...).
+    fn backend(&self) -> &'static str;
+
+    /// Applies the writes in order, in one transaction: all of them or none.
+    async fn apply(&self, batch: &[Write]) -> Result<(), StoreError>;
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Deletes the person and everything stored about them. Returns whether they existed.
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
+
+    async fn food_entry(&self, user: UserId, id: Uuid) -> Result<Option<FoodEntry>, StoreError>;
+
+    /// Entries whose local date is in `from..=to`, oldest first.
+    async fn food_entries(
+        &self,
+        user: UserId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<FoodEntry>, StoreError>;
+
+    /// The most recently created entry, for "undo".
+    async fn last_food_entry(&self, user: UserId) -> Result<Option<FoodEntry>, StoreError>;
+
+    /// The last `limit` messages, oldest first.
+    async fn recent_messages(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<ConversationMessage>, StoreError>;
+
+    /// All of the person's memories, oldest first.
+    async fn memories(&self, user: UserId) -> Result<Vec<Memory>, StoreError>;
+
+    /// The `limit` memories most similar (cosine) to `query`, among those made by `embedder`;
+    /// best first.
+    async fn search_memories(
+        &self,
+        user: UserId,
+        embedder: &str,
+        query: &[f32],
+        limit: usize,
+    ) -> Result<Vec<ScoredMemory>, StoreError>;
+
+    /// Weight logs in `from..to` (UTC), oldest first.
+    async fn weights(
+        &self,
+        user: UserId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<WeightLog>, StoreError>;
+
+    async fn reminders(&self, user: UserId) -> Result<Vec<Reminder>, StoreError>;
+
+    /// Active reminders of every user due at or before `at`, soonest first.
+    async fn due_reminders(
+        &self,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Reminder>, StoreError>;
+
+    async fn xp_events(&self, user: UserId) -> Result<Vec<XpEvent>, StoreError>;
+
+    async fn streaks(&self, user: UserId) -> Result<Vec<Streak>, StoreError>;
+
+    async fn achievements(&self, user: UserId) -> Result<Vec<Achievement>, StoreError>;
+
+    /// The newest dead letters, newest first.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+}

@@ -1,0 +1,4 @@
+//! The one integration test binary: the whole application against real PostgreSQL and fake
+//! upstreams on loopback.
+
+mod support;

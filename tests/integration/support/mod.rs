@@ -1,0 +1,1 @@
+//! Shared helpers for the integration tests: fresh databases, the application on port 0.
