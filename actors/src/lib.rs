@@ -2,7 +2,39 @@
 //!
 //! Domain types, the ports the edges implement, and the actors.
 //! This crate knows nothing of Telegram, HTTP or SQL drivers.
+//!
+//! ## Supervision tree
+//!
+//! ```text
+//! Root (root.rs)                      started by the application: Root::start(RootArgs) -> RootHandle
+//!  │  policy: a child failing or stopping outside shutdown is escalated (drain, flush, stop;
+//!  │          RootHandle::stopped() resolves with the reason and the application exits)
+//!  ├── PersistenceActor (persistence.rs)
+//!  │      batches writes (batch_max rows or `flush` after the first row), one Store::apply per
+//!  │      batch, acks each sender after commit, retries transient failures keeping the batch,
+//!  │      bounded queue then backpressure, flushes on shutdown within a deadline
+//!  └── ConversationSupervisor (conversation/supervisor.rs)
+//!       │  routes by user id, never awaits a turn; bounded mailbox per person ("one moment");
+//!       │  passivates actors idle for `idle`
+//!       │  policy: a failed child → apology + dead letter + restart with state reloaded;
+//!       │          more than max_restarts in restart_window → "temporarily unavailable" + cool-off
+//!       └── ConversationActor × one per active person (conversation/actor.rs)
+//!              runs the Agent (conversation/agent.rs) for one message at a time
+//! ```
+//!
+//! Shutdown ([`root::RootHandle::shutdown`]): stop intake → let conversations finish their
+//! current message → flush persistence → stop.
+//!
+//! Messages come in as [`inbound::Inbound`] (each carrying the [`ports::Outbox`] its answers go
+//! to); metric names are in [`metrics`]; in-process fakes of the ports for tests and benchmarks
+//! are in [`testing`].
 
+pub mod conversation;
 pub mod domain;
+pub mod inbound;
+pub mod metrics;
 pub mod nutrition;
+pub mod persistence;
 pub mod ports;
+pub mod root;
+pub mod testing;

@@ -157,3 +157,114 @@ pub trait Store: Send + Sync + 'static {
     /// The newest dead letters, newest first.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Messages out and the clock: the ports the actor core uses to answer people and to read time.
+// ---------------------------------------------------------------------------------------------
+
+/// A button under a message. `data` comes back as [`crate::inbound::InboundContent::Button`]
+/// when the person presses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub label: String,
+    pub data: String,
+}
+
+/// Where a sent message landed, so it can be edited later (e.g. a confirmation turning into
+/// "saved").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SentMessage {
+    pub chat: crate::inbound::ChatId,
+    pub message: crate::inbound::MessageId,
+}
+
+/// Why a message could not be delivered. An outbox failure is logged and counted by the caller;
+/// it never stops an actor.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OutboxError {
+    #[error("the messaging service did not answer in time")]
+    Timeout,
+    #[error("the messaging service asked us to wait {0:?} before sending again")]
+    RateLimited(std::time::Duration),
+    #[error("the person can no longer be reached (the chat is gone or the bot was blocked)")]
+    Unreachable,
+    #[error("the messaging service refused the message: {0}")]
+    Rejected(String),
+    #[error("the messaging service is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl OutboxError {
+    /// A short name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Unreachable => "unreachable",
+            Self::Rejected(_) => "rejected",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// The way back to a person. Each edge implements it (Telegram, the HTTP API that collects the
+/// reply of one request, the CLI `chat`); every [`crate::inbound::Inbound`] carries the outbox its
+/// answers go to. Implementations bound their own network calls with timeouts.
+#[async_trait]
+pub trait Outbox: Send + Sync + 'static {
+    async fn send_text(
+        &self,
+        chat: crate::inbound::ChatId,
+        text: &str,
+    ) -> Result<SentMessage, OutboxError>;
+
+    /// Text with rows of buttons under it.
+    async fn send_buttons(
+        &self,
+        chat: crate::inbound::ChatId,
+        text: &str,
+        buttons: &[Vec<Button>],
+    ) -> Result<SentMessage, OutboxError>;
+
+    async fn send_photo(
+        &self,
+        chat: crate::inbound::ChatId,
+        photo: &[u8],
+        caption: Option<&str>,
+    ) -> Result<SentMessage, OutboxError>;
+
+    /// A file the person can download (e.g. the CSV of `/export`).
+    async fn send_document(
+        &self,
+        chat: crate::inbound::ChatId,
+        file_name: &str,
+        bytes: &[u8],
+        caption: Option<&str>,
+    ) -> Result<SentMessage, OutboxError>;
+
+    /// Replaces the text (and the buttons: `None` removes them) of a message sent earlier.
+    async fn edit_text(
+        &self,
+        message: SentMessage,
+        text: &str,
+        buttons: Option<&[Vec<Button>]>,
+    ) -> Result<(), OutboxError>;
+
+    /// Shows "typing..." for a few seconds.
+    async fn typing(&self, chat: crate::inbound::ChatId) -> Result<(), OutboxError>;
+}
+
+/// The current time, injectable so tests control "today" and schedules.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

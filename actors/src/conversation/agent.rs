@@ -1,0 +1,154 @@
+//! The agent port: what a conversation actor runs for each message.
+//!
+//! The offline rule-based agent, the LLM agent and the benchmark's cheap handler all implement
+//! [`Agent`]. The conversation actor calls it once per message, in order, with a [`TurnContext`]
+//! that gives everything a turn needs and nothing else: the person, the recent conversation,
+//! read access to the store, writes that return after commit, the way to answer, and the time.
+//! Not an actor: it runs inside the turn of the person's `ConversationActor`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{ConversationMessage, User};
+use crate::inbound::{ChatId, Inbound};
+use crate::metrics as names;
+use crate::persistence::{PersistError, PersistenceHandle};
+use crate::ports::{Button, Clock, Outbox, OutboxError, SentMessage, Store, StoreError, Write};
+
+/// Why a turn failed. The conversation supervisor turns any of these into an apology to the
+/// person, a dead letter (with this `Display` as the error) and a restart of the actor.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("the language model did not answer in time")]
+    ModelTimeout,
+    #[error("the language model failed: {0}")]
+    Model(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Handles one message of one person. Implementations hold no per-person state: what must
+/// survive a turn goes to the store through [`TurnContext::write`].
+#[async_trait]
+pub trait Agent: Send + Sync + 'static {
+    async fn handle(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound) -> Result<(), AgentError>;
+}
+
+/// Everything one turn may use. Built by the conversation actor for each message.
+pub struct TurnContext<'a> {
+    pub(crate) user: &'a mut User,
+    pub(crate) history: &'a [ConversationMessage],
+    pub(crate) store: &'a dyn Store,
+    pub(crate) persistence: &'a PersistenceHandle,
+    pub(crate) outbox: &'a Arc<dyn Outbox>,
+    pub(crate) chat: ChatId,
+    pub(crate) clock: &'a dyn Clock,
+    /// Texts sent to the person during the turn, recorded as assistant messages at its end.
+    pub(crate) replies: Vec<String>,
+}
+
+impl<'a> TurnContext<'a> {
+    /// The person, as stored (created with defaults on their first message).
+    pub fn user(&self) -> &User {
+        self.user
+    }
+
+    /// The last messages of the conversation, oldest first (the current one is not included).
+    pub fn history(&self) -> &[ConversationMessage] {
+        self.history
+    }
+
+    /// Read access to everything stored. Writes go through [`TurnContext::write`].
+    pub fn store(&self) -> &dyn Store {
+        self.store
+    }
+
+    /// The current time (a manual clock in tests).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The chat answers go to.
+    pub fn chat(&self) -> ChatId {
+        self.chat
+    }
+
+    /// The raw outbox of this message's edge, for what the helpers below do not cover (photos,
+    /// documents, edits). Nothing sent through it is recorded in the history.
+    pub fn outbox(&self) -> &dyn Outbox {
+        self.outbox.as_ref()
+    }
+
+    /// The persistence handle, for writes that must not wait (rare: prefer `write`).
+    pub fn persistence(&self) -> &PersistenceHandle {
+        self.persistence
+    }
+
+    /// Writes `writes` in one transaction and returns after the commit: say "saved" only after
+    /// this returns `Ok`.
+    pub async fn write(&self, writes: Vec<Write>) -> Result<(), PersistError> {
+        self.persistence.write(writes).await
+    }
+
+    /// Saves a changed profile, goals or time zone, and uses it for the rest of the turn.
+    pub async fn save_user(&mut self, mut user: User) -> Result<(), PersistError> {
+        user.updated_at = self.clock.now();
+        self.persistence
+            .write(vec![Write::UpsertUser(user.clone())])
+            .await?;
+        *self.user = user;
+        Ok(())
+    }
+
+    /// Sends `text` to the person and records it in the conversation history. A delivery
+    /// failure is logged and counted; the caller may ignore the error.
+    pub async fn reply(&mut self, text: impl Into<String>) -> Result<SentMessage, OutboxError> {
+        let text = text.into();
+        let result = self.outbox.send_text(self.chat, &text).await;
+        self.note_reply(text, &result);
+        result
+    }
+
+    /// Like [`TurnContext::reply`], with rows of buttons under the text.
+    pub async fn reply_with_buttons(
+        &mut self,
+        text: impl Into<String>,
+        buttons: &[Vec<Button>],
+    ) -> Result<SentMessage, OutboxError> {
+        let text = text.into();
+        let result = self.outbox.send_buttons(self.chat, &text, buttons).await;
+        self.note_reply(text, &result);
+        result
+    }
+
+    /// Shows "typing..." (failures are only counted).
+    pub async fn typing(&self) {
+        if let Err(error) = self.outbox.typing(self.chat).await {
+            count_outbox_error("typing", &error);
+        }
+    }
+
+    /// Records `text` as said by the assistant without sending it (e.g. the caption of a chart
+    /// sent through [`TurnContext::outbox`]).
+    pub fn record_assistant(&mut self, text: impl Into<String>) {
+        self.replies.push(text.into());
+    }
+
+    fn note_reply(&mut self, text: String, result: &Result<SentMessage, OutboxError>) {
+        match result {
+            Ok(_) => self.replies.push(text),
+            Err(error) => count_outbox_error("reply", error),
+        }
+    }
+}
+
+pub(crate) fn count_outbox_error(operation: &'static str, error: &OutboxError) {
+    tracing::warn!(operation, %error, "a message could not be delivered");
+    metrics::counter!(names::OUTBOX_ERRORS_TOTAL, "error" => error.kind()).increment(1);
+}

@@ -1,0 +1,214 @@
+//! Messages in: what a person sent, whichever door it came through (Telegram, the HTTP API, the
+//! CLI `chat`).
+//!
+//! An edge turns its request into an [`Inbound`] and submits it to the conversation supervisor
+//! (see [`crate::conversation::ConversationsHandle`]). The `Inbound` carries the [`Outbox`] its
+//! answers go to, so the HTTP API can collect the reply of one request while Telegram answers in
+//! the chat. Nothing here does I/O.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::UserId;
+use crate::ports::Outbox;
+
+/// The chat a message came from and answers go to (for Telegram private chats it equals the
+/// user id; the HTTP API uses the user id too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChatId(pub i64);
+
+impl fmt::Display for ChatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A message inside a chat (Telegram's message id), used to edit it or to know which message a
+/// button belonged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(pub i64);
+
+/// What the person sent.
+#[derive(Clone, PartialEq)]
+pub enum InboundContent {
+    Text(String),
+    /// A photo (already downloaded) with its optional caption.
+    Photo {
+        bytes: Vec<u8>,
+        caption: Option<String>,
+    },
+    /// `/name args`, without the slash and without a `@botname` suffix.
+    Command {
+        name: String,
+        args: String,
+    },
+    /// A press on a button under one of our messages.
+    Button {
+        data: String,
+        message: MessageId,
+    },
+    /// A shared location (used to find the person's time zone).
+    Location {
+        latitude: f64,
+        longitude: f64,
+    },
+}
+
+impl InboundContent {
+    /// A short name for metrics and logs (never the contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Text(_) => "text",
+            Self::Photo { .. } => "photo",
+            Self::Command { .. } => "command",
+            Self::Button { .. } => "button",
+            Self::Location { .. } => "location",
+        }
+    }
+
+    /// How the message is kept in the conversation history the agent reads back.
+    pub fn to_history_text(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Photo {
+                caption: Some(caption),
+                ..
+            } => format!("[photo] {caption}"),
+            Self::Photo { caption: None, .. } => "[photo]".to_owned(),
+            Self::Command { name, args } if args.is_empty() => format!("/{name}"),
+            Self::Command { name, args } => format!("/{name} {args}"),
+            Self::Button { data, .. } => format!("[button] {data}"),
+            Self::Location {
+                latitude,
+                longitude,
+            } => format!("[location] {latitude}, {longitude}"),
+        }
+    }
+
+    /// A description for a dead letter: the kind and the content, photo bytes reduced to their
+    /// size.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Text(text) => json!({ "kind": "text", "text": text }),
+            Self::Photo { bytes, caption } => {
+                json!({ "kind": "photo", "bytes": bytes.len(), "caption": caption })
+            }
+            Self::Command { name, args } => {
+                json!({ "kind": "command", "name": name, "args": args })
+            }
+            Self::Button { data, message } => {
+                json!({ "kind": "button", "data": data, "message_id": message.0 })
+            }
+            Self::Location {
+                latitude,
+                longitude,
+            } => {
+                json!({ "kind": "location", "latitude": latitude, "longitude": longitude })
+            }
+        }
+    }
+}
+
+/// Contents stay out of `Debug` so that they never reach logs by accident.
+impl fmt::Debug for InboundContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InboundContent::{}", self.kind())
+    }
+}
+
+/// One message from a person, with the way back to them.
+#[derive(Clone)]
+pub struct Inbound {
+    /// Client-generated (UUIDv7, or UUIDv5 of the Telegram update id so a redelivered update
+    /// keeps its id); names the dead letter if handling fails.
+    pub id: Uuid,
+    pub user: UserId,
+    pub chat: ChatId,
+    pub content: InboundContent,
+    pub received_at: DateTime<Utc>,
+    /// Where the answers go.
+    pub reply: Arc<dyn Outbox>,
+}
+
+impl Inbound {
+    /// A message received now, with a fresh UUIDv7 id.
+    pub fn new(
+        user: UserId,
+        chat: ChatId,
+        content: InboundContent,
+        reply: Arc<dyn Outbox>,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            user,
+            chat,
+            content,
+            received_at: Utc::now(),
+            reply,
+        }
+    }
+
+    /// Shorthand for a text message.
+    pub fn text(
+        user: UserId,
+        chat: ChatId,
+        text: impl Into<String>,
+        reply: Arc<dyn Outbox>,
+    ) -> Self {
+        Self::new(user, chat, InboundContent::Text(text.into()), reply)
+    }
+
+    /// The dead letter's description of this message.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "inbound_id": self.id,
+            "chat": self.chat.0,
+            "received_at": self.received_at,
+            "content": self.content.to_json(),
+        })
+    }
+}
+
+impl fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbound")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("chat", &self.chat)
+            .field("content", &self.content)
+            .field("received_at", &self.received_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_text_and_dead_letter_json_describe_each_kind() {
+        let photo = InboundContent::Photo {
+            bytes: vec![1, 2, 3],
+            caption: Some("lunch".into()),
+        };
+        assert_eq!(photo.to_history_text(), "[photo] lunch");
+        assert_eq!(photo.to_json()["bytes"], 3);
+        let command = InboundContent::Command {
+            name: "today".into(),
+            args: String::new(),
+        };
+        assert_eq!(command.to_history_text(), "/today");
+        assert_eq!(command.kind(), "command");
+        assert_eq!(
+            format!("{:?}", InboundContent::Text("secret".into())),
+            "InboundContent::text"
+        );
+    }
+}

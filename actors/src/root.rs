@@ -1,0 +1,306 @@
+//! The root supervisor: starts the actor tree, hands out its handles, and shuts it down in order.
+//!
+//! **Owns** the two top actors: the persistence actor and the conversation supervisor (a later
+//! issue adds the vision coordinator and the scheduler). **Supervised by** no actor: the
+//! application holds its [`RootHandle`]. **Talks to** its children only.
+//!
+//! Written policy: a child that fails or stops outside a shutdown is a bug the tree cannot
+//! repair (handles point at it), so the root escalates: it drains the conversations, flushes
+//! persistence, stops, and [`RootHandle::stopped`] resolves with the reason so the application
+//! exits non-zero and its supervisor (systemd, docker) restarts it.
+//!
+//! Shutdown order ([`RootHandle::shutdown`]): stop intake → let conversations finish their
+//! current message → flush persistence → stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::conversation::supervisor::ConversationSupervisor;
+use crate::conversation::{Agent, ConversationSettings, ConversationsHandle};
+use crate::persistence::{PersistenceActor, PersistenceHandle, PersistenceSettings};
+use crate::ports::{Clock, Store};
+
+pub enum RootMsg {
+    /// The handles of the children, for [`Root::start`].
+    Handles(RpcReplyPort<(ConversationsHandle, PersistenceHandle)>),
+    /// The ordered shutdown, within `deadline`.
+    Shutdown {
+        deadline: Duration,
+        reply: RpcReplyPort<ShutdownReport>,
+    },
+}
+
+/// Everything the core needs from the application.
+pub struct RootArgs {
+    pub store: Arc<dyn Store>,
+    pub agent: Arc<dyn Agent>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: RootSettings,
+}
+
+/// The settings of every actor under the root.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RootSettings {
+    pub conversation: ConversationSettings,
+    pub persistence: PersistenceSettings,
+}
+
+pub struct RootState {
+    conversations: ConversationsHandle,
+    persistence: PersistenceHandle,
+    settings: RootSettings,
+    shutting_down: bool,
+    stopped: watch::Sender<Option<String>>,
+}
+
+/// What the shutdown achieved; logged by the application.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Messages not started before shutdown (their senders were asked to send them again).
+    pub interrupted_messages: usize,
+    /// Conversations still busy when their share of the deadline ran out.
+    pub conversations_timed_out: bool,
+    pub written_rows: usize,
+    /// Accepted rows that could not be written before the deadline (also logged as an error).
+    pub abandoned_rows: usize,
+    /// The persistence flush could not even report (it is counted as abandoned).
+    pub persistence_unresponsive: bool,
+}
+
+pub struct Root;
+
+impl Actor for Root {
+    type Msg = RootMsg;
+    type State = RootState;
+    type Arguments = (RootArgs, watch::Sender<Option<String>>);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        (args, stopped): Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let RootArgs {
+            store,
+            agent,
+            clock,
+            settings,
+        } = args;
+        let persistence = PersistenceActor::start(
+            store.clone(),
+            settings.persistence.clone(),
+            Some(myself.get_cell()),
+        )
+        .await?;
+        let conversations = ConversationSupervisor::start(
+            store,
+            agent,
+            persistence.clone(),
+            clock,
+            settings.conversation.clone(),
+            myself.get_cell(),
+        )
+        .await?;
+        Ok(RootState {
+            conversations,
+            persistence,
+            settings,
+            shutting_down: false,
+            stopped,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state
+            .conversations
+            .actor()
+            .stop(Some("root stopped".into()));
+        state.persistence.actor().stop(Some("root stopped".into()));
+        state.stopped.send_if_modified(|reason| {
+            let unset = reason.is_none();
+            if unset {
+                *reason = Some("stopped".into());
+            }
+            unset
+        });
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            RootMsg::Handles(reply) => {
+                let _ = reply.send((state.conversations.clone(), state.persistence.clone()));
+            }
+            RootMsg::Shutdown { deadline, reply } => {
+                let report = shutdown_in_order(state, deadline).await;
+                state.stopped.send_replace(Some("shutdown".into()));
+                let _ = reply.send(report);
+                myself.stop(Some("shutdown".into()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let reason = match event {
+            SupervisionEvent::ActorFailed(child, error) => {
+                format!("{} failed: {error}", child.get_name().unwrap_or_default())
+            }
+            SupervisionEvent::ActorTerminated(child, _, reason) => format!(
+                "{} stopped: {}",
+                child.get_name().unwrap_or_default(),
+                reason.unwrap_or_default()
+            ),
+            SupervisionEvent::ActorStarted(_) | SupervisionEvent::ProcessGroupChanged(_) => {
+                return Ok(())
+            }
+        };
+        if state.shutting_down {
+            return Ok(());
+        }
+        escalate(&myself, state, reason).await;
+        Ok(())
+    }
+}
+
+/// Starts the tree and returns its handle.
+impl Root {
+    pub async fn start(args: RootArgs) -> Result<RootHandle, StartError> {
+        let (stopped_sender, stopped) = watch::channel(None);
+        let name = crate::persistence::unique_name("root");
+        let (root, _join) = Actor::spawn(Some(name), Root, (args, stopped_sender))
+            .await
+            .map_err(|error| StartError(error.to_string()))?;
+        let handles = root
+            .call(RootMsg::Handles, Some(Duration::from_secs(5)))
+            .await;
+        match handles {
+            Ok(ractor::rpc::CallResult::Success((conversations, persistence))) => Ok(RootHandle {
+                root,
+                conversations,
+                persistence,
+                stopped,
+            }),
+            _ => {
+                root.stop(None);
+                Err(StartError(
+                    "the actor tree did not answer after starting".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// The actor tree could not start.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the actor core could not start: {0}")]
+pub struct StartError(pub String);
+
+/// What the application holds: the way in for messages, and the shutdown.
+pub struct RootHandle {
+    root: ActorRef<RootMsg>,
+    conversations: ConversationsHandle,
+    persistence: PersistenceHandle,
+    stopped: watch::Receiver<Option<String>>,
+}
+
+impl RootHandle {
+    /// Where the edges submit messages (cloneable).
+    pub fn conversations(&self) -> ConversationsHandle {
+        self.conversations.clone()
+    }
+
+    /// Writes from outside a conversation (the HTTP API's direct endpoints).
+    pub fn persistence(&self) -> PersistenceHandle {
+        self.persistence.clone()
+    }
+
+    /// Resolves when the tree has stopped: after [`RootHandle::shutdown`], or by itself after a
+    /// failure it escalated (the reason says which).
+    pub async fn stopped(&self) -> String {
+        let mut stopped = self.stopped.clone();
+        let reason = match stopped.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => "stopped".into(),
+        };
+        reason
+    }
+
+    /// Stops intake, lets conversations finish their current message, flushes persistence and
+    /// stops, all within `deadline` (conversations get at most half of it).
+    pub async fn shutdown(self, deadline: Duration) -> ShutdownReport {
+        let grace = deadline + Duration::from_secs(2);
+        match self
+            .root
+            .call(|reply| RootMsg::Shutdown { deadline, reply }, Some(grace))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(report)) => report,
+            _ => {
+                tracing::error!("the actor tree did not shut down in time; stopping it");
+                self.root.stop(Some("shutdown timed out".into()));
+                ShutdownReport {
+                    persistence_unresponsive: true,
+                    ..ShutdownReport::default()
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown_in_order(state: &mut RootState, deadline: Duration) -> ShutdownReport {
+    state.shutting_down = true;
+    let started = Instant::now();
+    let mut report = ShutdownReport::default();
+    match state.conversations.drain(deadline / 2).await {
+        Ok(drained) => report.interrupted_messages = drained.interrupted,
+        Err(error) => {
+            tracing::warn!(%error, "conversations did not finish in time; flushing what was accepted");
+            report.conversations_timed_out = true;
+        }
+    }
+    let remaining = deadline
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(100));
+    match state.persistence.shutdown(remaining).await {
+        Ok(flushed) => {
+            report.written_rows = flushed.written_rows;
+            report.abandoned_rows = flushed.abandoned_rows;
+        }
+        Err(error) => {
+            tracing::error!(%error, queued_rows = state.persistence.queued_rows(),
+                "the persistence actor did not report its shutdown flush");
+            report.persistence_unresponsive = true;
+            report.abandoned_rows = state.persistence.queued_rows();
+        }
+    }
+    state.conversations.actor().stop(Some("shutdown".into()));
+    tracing::info!(?report, elapsed = ?started.elapsed(), "actor core shut down");
+    report
+}
+
+/// A child died outside a shutdown: save what can be saved, then stop with the reason.
+async fn escalate(myself: &ActorRef<RootMsg>, state: &mut RootState, reason: String) {
+    tracing::error!(%reason, "a top-level actor stopped; shutting the actor core down");
+    let deadline = state.settings.persistence.shutdown_deadline;
+    shutdown_in_order(state, deadline).await;
+    state.stopped.send_replace(Some(reason.clone()));
+    myself.stop(Some(reason));
+}

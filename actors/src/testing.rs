@@ -1,0 +1,784 @@
+//! In-process fakes of the ports, for the tests of the core, the integration tests and the
+//! benchmarks: an in-memory [`Store`] (with switches to fail or hold commits), a recording
+//! [`Outbox`] and a manual [`Clock`].
+//!
+//! They are not actors and are supervised by no one; they are plain shared objects. They are
+//! compiled into the library (not only under `cfg(test)`) because `benches/` and `tests/` use them.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+use crate::domain::{
+    Achievement, ConversationMessage, DeadLetter, FoodEntry, Memory, Reminder, ScoredMemory,
+    Streak, User, UserId, WeightLog, XpEvent,
+};
+use crate::inbound::{ChatId, MessageId};
+use crate::ports::{Button, Clock, Outbox, OutboxError, SentMessage, Store, StoreError, Write};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Everything the in-memory store keeps, keyed by id so that re-applying a batch changes
+/// nothing.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryData {
+    pub users: HashMap<UserId, User>,
+    pub food_entries: HashMap<Uuid, FoodEntry>,
+    /// Per user, in insertion order; ids are unique.
+    pub messages: HashMap<UserId, Vec<ConversationMessage>>,
+    pub message_ids: HashMap<Uuid, UserId>,
+    pub memories: HashMap<Uuid, Memory>,
+    pub weights: HashMap<Uuid, WeightLog>,
+    pub reminders: HashMap<Uuid, Reminder>,
+    pub xp: HashMap<Uuid, XpEvent>,
+    pub streaks: HashMap<(UserId, String), Streak>,
+    pub achievements: HashMap<(UserId, String), Achievement>,
+    pub dead_letters: HashMap<Uuid, DeadLetter>,
+}
+
+impl MemoryData {
+    fn apply_one(&mut self, write: &Write) {
+        match write {
+            Write::UpsertUser(user) => {
+                let entry = self.users.entry(user.id).or_insert_with(|| user.clone());
+                let created_at = entry.created_at;
+                *entry = User {
+                    created_at,
+                    ..user.clone()
+                };
+            }
+            Write::InsertFoodEntry(entry) => {
+                self.food_entries
+                    .entry(entry.id)
+                    .or_insert_with(|| entry.clone());
+            }
+            Write::UpdateFoodEntry(entry) => {
+                if let Some(existing) = self.food_entries.get_mut(&entry.id) {
+                    *existing = entry.clone();
+                }
+            }
+            Write::DeleteFoodEntry { user_id, id } => {
+                if self
+                    .food_entries
+                    .get(id)
+                    .is_some_and(|e| e.user_id == *user_id)
+                {
+                    self.food_entries.remove(id);
+                }
+            }
+            Write::AppendMessage(message) => {
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    self.message_ids.entry(message.id)
+                {
+                    slot.insert(message.user_id);
+                    self.messages
+                        .entry(message.user_id)
+                        .or_default()
+                        .push(message.clone());
+                }
+            }
+            Write::InsertMemory(memory) => {
+                self.memories
+                    .entry(memory.id)
+                    .or_insert_with(|| memory.clone());
+            }
+            Write::DeleteMemory { user_id, id } => {
+                if self.memories.get(id).is_some_and(|m| m.user_id == *user_id) {
+                    self.memories.remove(id);
+                }
+            }
+            Write::InsertWeight(weight) => {
+                self.weights
+                    .entry(weight.id)
+                    .or_insert_with(|| weight.clone());
+            }
+            Write::UpsertReminder(reminder) => {
+                self.reminders.insert(reminder.id, reminder.clone());
+            }
+            Write::DeleteReminder { user_id, id } => {
+                if self
+                    .reminders
+                    .get(id)
+                    .is_some_and(|r| r.user_id == *user_id)
+                {
+                    self.reminders.remove(id);
+                }
+            }
+            Write::InsertXp(event) => {
+                self.xp.entry(event.id).or_insert_with(|| event.clone());
+            }
+            Write::UpsertStreak(streak) => {
+                self.streaks
+                    .insert((streak.user_id, streak.domain.clone()), streak.clone());
+            }
+            Write::InsertAchievement(achievement) => {
+                self.achievements
+                    .entry((achievement.user_id, achievement.code.clone()))
+                    .or_insert_with(|| achievement.clone());
+            }
+            Write::InsertDeadLetter(letter) => {
+                self.dead_letters
+                    .entry(letter.id)
+                    .or_insert_with(|| letter.clone());
+            }
+        }
+    }
+}
+
+/// Which rows a store refuses.
+type RowPredicate = Box<dyn Fn(&Write) -> bool + Send + Sync>;
+
+/// An in-memory [`Store`]: `apply` is atomic (one lock), idempotent on ids, and can be told to
+/// fail transiently, to refuse rows, or to hold commits until released.
+pub struct MemoryStore {
+    data: Mutex<MemoryData>,
+    transient_failures: AtomicUsize,
+    /// While `false`, `apply` waits (to build up a queue in tests).
+    open: watch::Sender<bool>,
+    apply_calls: AtomicU64,
+    applied_rows: AtomicU64,
+    committed: Notify,
+    /// Rows for which `apply` fails permanently (a constraint violation, say).
+    refuse: Mutex<Option<RowPredicate>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self {
+            data: Mutex::new(MemoryData::default()),
+            transient_failures: AtomicUsize::new(0),
+            open: watch::channel(true).0,
+            apply_calls: AtomicU64::new(0),
+            applied_rows: AtomicU64::new(0),
+            committed: Notify::new(),
+            refuse: Mutex::new(None),
+        }
+    }
+
+    /// The next `count` calls of `apply` fail with `StoreError::Unavailable` (nothing written).
+    pub fn fail_next_applies(&self, count: usize) {
+        self.transient_failures.store(count, Ordering::SeqCst);
+    }
+
+    /// `apply` fails permanently for any batch holding a row that `predicate` matches.
+    pub fn refuse_rows(&self, predicate: impl Fn(&Write) -> bool + Send + Sync + 'static) {
+        *lock(&self.refuse) = Some(Box::new(predicate));
+    }
+
+    /// Holds every `apply` until [`MemoryStore::release_applies`].
+    pub fn hold_applies(&self) {
+        self.open.send_replace(false);
+    }
+
+    pub fn release_applies(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Calls of `apply` that committed.
+    pub fn commits(&self) -> u64 {
+        self.apply_calls.load(Ordering::SeqCst)
+    }
+
+    /// Rows committed (counting a re-applied row again).
+    pub fn committed_rows(&self) -> u64 {
+        self.applied_rows.load(Ordering::SeqCst)
+    }
+
+    /// A copy of everything stored.
+    pub fn snapshot(&self) -> MemoryData {
+        lock(&self.data).clone()
+    }
+
+    /// Reads the data in place.
+    pub fn with_data<R>(&self, read: impl FnOnce(&MemoryData) -> R) -> R {
+        read(&lock(&self.data))
+    }
+
+    /// Waits until `condition` holds on the stored data (checked after every commit), or the
+    /// timeout passes. Returns whether it held.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        condition: impl Fn(&MemoryData) -> bool,
+    ) -> bool {
+        wait_for(timeout, &self.committed, || self.with_data(&condition)).await
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn apply(&self, batch: &[Write]) -> Result<(), StoreError> {
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        let failed = self
+            .transient_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if failed {
+            return Err(StoreError::Unavailable("the test store is down".into()));
+        }
+        if let Some(refuse) = lock(&self.refuse).as_ref() {
+            if let Some(row) = batch.iter().find(|row| refuse(row)) {
+                return Err(StoreError::Rejected(format!(
+                    "the test store refuses {}",
+                    row.kind()
+                )));
+            }
+        }
+        {
+            let mut data = lock(&self.data);
+            for write in batch {
+                data.apply_one(write);
+            }
+        }
+        self.apply_calls.fetch_add(1, Ordering::SeqCst);
+        self.applied_rows
+            .fetch_add(batch.len() as u64, Ordering::SeqCst);
+        self.committed.notify_waiters();
+        Ok(())
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(lock(&self.data).users.get(&id).cloned())
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        let mut data = lock(&self.data);
+        let existed = data.users.remove(&id).is_some();
+        data.food_entries.retain(|_, e| e.user_id != id);
+        data.messages.remove(&id);
+        data.message_ids.retain(|_, user| *user != id);
+        data.memories.retain(|_, m| m.user_id != id);
+        data.weights.retain(|_, w| w.user_id != id);
+        data.reminders.retain(|_, r| r.user_id != id);
+        data.xp.retain(|_, x| x.user_id != id);
+        data.streaks.retain(|(user, _), _| *user != id);
+        data.achievements.retain(|(user, _), _| *user != id);
+        Ok(existed)
+    }
+
+    async fn food_entry(&self, user: UserId, id: Uuid) -> Result<Option<FoodEntry>, StoreError> {
+        Ok(lock(&self.data)
+            .food_entries
+            .get(&id)
+            .filter(|e| e.user_id == user)
+            .cloned())
+    }
+
+    async fn food_entries(
+        &self,
+        user: UserId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<FoodEntry>, StoreError> {
+        let data = lock(&self.data);
+        let mut entries: Vec<FoodEntry> = data
+            .food_entries
+            .values()
+            .filter(|e| e.user_id == user && e.local_date >= from && e.local_date <= to)
+            .cloned()
+            .collect();
+        entries.sort_by_key(|e| (e.eaten_at, e.id));
+        Ok(entries)
+    }
+
+    async fn last_food_entry(&self, user: UserId) -> Result<Option<FoodEntry>, StoreError> {
+        let data = lock(&self.data);
+        Ok(data
+            .food_entries
+            .values()
+            .filter(|e| e.user_id == user)
+            .max_by_key(|e| (e.created_at, e.id))
+            .cloned())
+    }
+
+    async fn recent_messages(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<ConversationMessage>, StoreError> {
+        let data = lock(&self.data);
+        let messages = data
+            .messages
+            .get(&user)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(messages[messages.len().saturating_sub(limit)..].to_vec())
+    }
+
+    async fn memories(&self, user: UserId) -> Result<Vec<Memory>, StoreError> {
+        let data = lock(&self.data);
+        let mut memories: Vec<Memory> = data
+            .memories
+            .values()
+            .filter(|m| m.user_id == user)
+            .cloned()
+            .collect();
+        memories.sort_by_key(|m| (m.created_at, m.id));
+        Ok(memories)
+    }
+
+    async fn search_memories(
+        &self,
+        user: UserId,
+        embedder: &str,
+        query: &[f32],
+        limit: usize,
+    ) -> Result<Vec<ScoredMemory>, StoreError> {
+        let data = lock(&self.data);
+        let mut scored: Vec<ScoredMemory> = data
+            .memories
+            .values()
+            .filter(|m| m.user_id == user && m.embedder == embedder)
+            .map(|m| ScoredMemory {
+                memory: m.clone(),
+                similarity: cosine(&m.embedding, query),
+            })
+            .collect();
+        scored.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        scored.truncate(limit);
+        Ok(scored)
+    }
+
+    async fn weights(
+        &self,
+        user: UserId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<WeightLog>, StoreError> {
+        let data = lock(&self.data);
+        let mut weights: Vec<WeightLog> = data
+            .weights
+            .values()
+            .filter(|w| w.user_id == user && w.logged_at >= from && w.logged_at < to)
+            .cloned()
+            .collect();
+        weights.sort_by_key(|w| (w.logged_at, w.id));
+        Ok(weights)
+    }
+
+    async fn reminders(&self, user: UserId) -> Result<Vec<Reminder>, StoreError> {
+        let data = lock(&self.data);
+        let mut reminders: Vec<Reminder> = data
+            .reminders
+            .values()
+            .filter(|r| r.user_id == user)
+            .cloned()
+            .collect();
+        reminders.sort_by_key(|r| (r.created_at, r.id));
+        Ok(reminders)
+    }
+
+    async fn due_reminders(
+        &self,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Reminder>, StoreError> {
+        let data = lock(&self.data);
+        let mut due: Vec<Reminder> = data
+            .reminders
+            .values()
+            .filter(|r| r.active && r.next_fire_at.is_some_and(|next| next <= at))
+            .cloned()
+            .collect();
+        due.sort_by_key(|r| (r.next_fire_at, r.id));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn xp_events(&self, user: UserId) -> Result<Vec<XpEvent>, StoreError> {
+        let data = lock(&self.data);
+        let mut events: Vec<XpEvent> = data
+            .xp
+            .values()
+            .filter(|x| x.user_id == user)
+            .cloned()
+            .collect();
+        events.sort_by_key(|x| (x.created_at, x.id));
+        Ok(events)
+    }
+
+    async fn streaks(&self, user: UserId) -> Result<Vec<Streak>, StoreError> {
+        let data = lock(&self.data);
+        let mut streaks: Vec<Streak> = data
+            .streaks
+            .values()
+            .filter(|s| s.user_id == user)
+            .cloned()
+            .collect();
+        streaks.sort_by(|a, b| a.domain.cmp(&b.domain));
+        Ok(streaks)
+    }
+
+    async fn achievements(&self, user: UserId) -> Result<Vec<Achievement>, StoreError> {
+        let data = lock(&self.data);
+        let mut earned: Vec<Achievement> = data
+            .achievements
+            .values()
+            .filter(|a| a.user_id == user)
+            .cloned()
+            .collect();
+        earned.sort_by_key(|a| a.earned_at);
+        Ok(earned)
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let data = lock(&self.data);
+        let mut letters: Vec<DeadLetter> = data.dead_letters.values().cloned().collect();
+        letters.sort_by_key(|letter| std::cmp::Reverse((letter.created_at, letter.id)));
+        letters.truncate(limit);
+        Ok(letters)
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let denominator = norm(a) * norm(b);
+    if denominator == 0.0 {
+        0.0
+    } else {
+        dot / denominator
+    }
+}
+
+/// One thing the recording outbox was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sent {
+    Text {
+        chat: ChatId,
+        text: String,
+    },
+    Buttons {
+        chat: ChatId,
+        text: String,
+        buttons: Vec<Vec<Button>>,
+    },
+    Photo {
+        chat: ChatId,
+        bytes: usize,
+        caption: Option<String>,
+    },
+    Document {
+        chat: ChatId,
+        file_name: String,
+        bytes: usize,
+    },
+    Edit {
+        message: SentMessage,
+        text: String,
+    },
+    Typing {
+        chat: ChatId,
+    },
+}
+
+impl Sent {
+    pub fn chat(&self) -> ChatId {
+        match self {
+            Self::Text { chat, .. }
+            | Self::Buttons { chat, .. }
+            | Self::Photo { chat, .. }
+            | Self::Document { chat, .. }
+            | Self::Typing { chat } => *chat,
+            Self::Edit { message, .. } => message.chat,
+        }
+    }
+
+    /// The text shown to the person, if any.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Self::Text { text, .. } | Self::Buttons { text, .. } | Self::Edit { text, .. } => {
+                Some(text)
+            }
+            Self::Photo { caption, .. } => caption.as_deref(),
+            Self::Document { .. } | Self::Typing { .. } => None,
+        }
+    }
+}
+
+/// An [`Outbox`] that records what it is asked to send, and can be told to fail.
+#[derive(Default)]
+pub struct RecordingOutbox {
+    sent: Mutex<Vec<Sent>>,
+    next_message: AtomicU64,
+    failing: std::sync::atomic::AtomicBool,
+    changed: Notify,
+}
+
+impl RecordingOutbox {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Every later call fails with `OutboxError::Unavailable` (while `failing`).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        lock(&self.sent).clone()
+    }
+
+    /// The texts sent to `chat`, in order.
+    pub fn texts_to(&self, chat: ChatId) -> Vec<String> {
+        lock(&self.sent)
+            .iter()
+            .filter(|sent| sent.chat() == chat && !matches!(sent, Sent::Typing { .. }))
+            .filter_map(|sent| sent.text().map(str::to_owned))
+            .collect()
+    }
+
+    /// Waits until `condition` holds on what was sent, or the timeout passes.
+    pub async fn wait_until(&self, timeout: Duration, condition: impl Fn(&[Sent]) -> bool) -> bool {
+        wait_for(timeout, &self.changed, || condition(&lock(&self.sent))).await
+    }
+
+    fn record(&self, sent: Sent) -> Result<SentMessage, OutboxError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(OutboxError::Unavailable(
+                "the test outbox is failing".into(),
+            ));
+        }
+        let chat = sent.chat();
+        lock(&self.sent).push(sent);
+        self.changed.notify_waiters();
+        let id = self.next_message.fetch_add(1, Ordering::SeqCst) as i64 + 1;
+        Ok(SentMessage {
+            chat,
+            message: MessageId(id),
+        })
+    }
+}
+
+#[async_trait]
+impl Outbox for RecordingOutbox {
+    async fn send_text(&self, chat: ChatId, text: &str) -> Result<SentMessage, OutboxError> {
+        self.record(Sent::Text {
+            chat,
+            text: text.to_owned(),
+        })
+    }
+
+    async fn send_buttons(
+        &self,
+        chat: ChatId,
+        text: &str,
+        buttons: &[Vec<Button>],
+    ) -> Result<SentMessage, OutboxError> {
+        self.record(Sent::Buttons {
+            chat,
+            text: text.to_owned(),
+            buttons: buttons.to_vec(),
+        })
+    }
+
+    async fn send_photo(
+        &self,
+        chat: ChatId,
+        photo: &[u8],
+        caption: Option<&str>,
+    ) -> Result<SentMessage, OutboxError> {
+        self.record(Sent::Photo {
+            chat,
+            bytes: photo.len(),
+            caption: caption.map(str::to_owned),
+        })
+    }
+
+    async fn send_document(
+        &self,
+        chat: ChatId,
+        file_name: &str,
+        bytes: &[u8],
+        _caption: Option<&str>,
+    ) -> Result<SentMessage, OutboxError> {
+        self.record(Sent::Document {
+            chat,
+            file_name: file_name.to_owned(),
+            bytes: bytes.len(),
+        })
+    }
+
+    async fn edit_text(
+        &self,
+        message: SentMessage,
+        text: &str,
+        _buttons: Option<&[Vec<Button>]>,
+    ) -> Result<(), OutboxError> {
+        self.record(Sent::Edit {
+            message,
+            text: text.to_owned(),
+        })
+        .map(|_| ())
+    }
+
+    async fn typing(&self, chat: ChatId) -> Result<(), OutboxError> {
+        self.record(Sent::Typing { chat }).map(|_| ())
+    }
+}
+
+/// A clock that only moves when told to.
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Arc<Self> {
+        Arc::new(Self {
+            now: Mutex::new(start),
+        })
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *lock(&self.now) += by;
+    }
+
+    pub fn set(&self, to: DateTime<Utc>) {
+        *lock(&self.now) = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.now)
+    }
+}
+
+/// Waits until `check` holds, re-checking whenever `changed` is notified and at least every
+/// 10 ms, for at most `timeout`. Returns whether it held. (Not a bare sleep: it returns as soon
+/// as the condition holds.)
+pub async fn wait_for(timeout: Duration, changed: &Notify, check: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notified = changed.notified();
+        if check() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        let wake = tokio::time::Instant::now() + Duration::from_millis(10);
+        let _ = tokio::time::timeout_at(wake.min(deadline), notified).await;
+    }
+}
+
+/// Polls `check` (an async condition) until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// An agent for tests. For a text message it answers `echo <n>: <text>`, where `n` counts the
+/// person's earlier messages in the history it was given (so a test sees whether state was
+/// reloaded). Special texts: `panic` panics, `fail` returns an error, `block` waits until
+/// [`EchoAgent::release`] lets it go.
+pub struct EchoAgent {
+    gate: tokio::sync::Semaphore,
+    started: Mutex<Vec<(UserId, String)>>,
+    changed: Notify,
+}
+
+impl EchoAgent {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            gate: tokio::sync::Semaphore::new(0),
+            started: Mutex::new(Vec::new()),
+            changed: Notify::new(),
+        })
+    }
+
+    /// Lets `count` blocked (or future `block`) turns go on.
+    pub fn release(&self, count: usize) {
+        self.gate.add_permits(count);
+    }
+
+    /// Turns started so far, in order: (person, text).
+    pub fn started(&self) -> Vec<(UserId, String)> {
+        lock(&self.started).clone()
+    }
+
+    /// Waits until a turn for `user` with `text` has started.
+    pub async fn wait_started(&self, timeout: Duration, user: UserId, text: &str) -> bool {
+        wait_for(timeout, &self.changed, || {
+            lock(&self.started)
+                .iter()
+                .any(|(who, said)| *who == user && said == text)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl crate::conversation::Agent for EchoAgent {
+    async fn handle(
+        &self,
+        ctx: &mut crate::conversation::TurnContext<'_>,
+        inbound: &crate::inbound::Inbound,
+    ) -> Result<(), crate::conversation::AgentError> {
+        let text = inbound.content.to_history_text();
+        lock(&self.started).push((inbound.user, text.clone()));
+        self.changed.notify_waiters();
+        match text.as_str() {
+            "panic" => panic!("the test agent was told to panic"),
+            "fail" => {
+                return Err(crate::conversation::AgentError::Other(
+                    "told to fail".into(),
+                ))
+            }
+            "block" => {
+                let permit = self.gate.acquire().await;
+                drop(permit.map(|p| p.forget()));
+            }
+            _ => {}
+        }
+        let earlier = ctx
+            .history()
+            .iter()
+            .filter(|m| m.role == crate::domain::Role::User)
+            .count();
+        let _ = ctx.reply(format!("echo {earlier}: {text}")).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,1305 @@
+//! The store conformance suite: the same behaviours against every adapter of the `Store` port.
+//!
+//! The product must behave the same on the embedded default (SQLite in a temp dir), on
+//! PostgreSQL with pgvector (`TEST_DATABASE_URL`, e.g. the 55432 server) and on plain PostgreSQL
+//! (`TEST_PLAIN_DATABASE_URL`, e.g. Debian's 5432). Each behaviour below is one `async fn` taking
+//! a freshly migrated store; the `conformance!` macro turns it into one test per backend
+//! (`store_conformance::{embedded,pgvector,plain_postgres}::<behaviour>`). PostgreSQL tests get a
+//! database of their own and drop it; without the URL they skip, unless `REQUIRE_POSTGRES=1`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use health_actors::domain::{
+    Achievement, ConversationMessage, DeadLetter, FoodEntry, FoodItem, Goals, MealType, Memory,
+    Nutrients, NutritionSource, Profile, Reminder, ReminderSchedule, Role, Sex, Streak, User,
+    UserId, WeightLog, XpEvent,
+};
+use health_actors::ports::{Store, StoreError, Write};
+use health_agent::store::{self, MigrationReport, StoreConfig};
+use uuid::Uuid;
+
+use crate::support::db::{database_url, TestDatabase};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Embedded,
+    Pgvector,
+    PlainPostgres,
+}
+
+/// What a behaviour gets: a migrated store and how it was opened.
+#[derive(Clone)]
+struct Ctx {
+    backend: Backend,
+    store: Arc<dyn Store>,
+    report: MigrationReport,
+    config: StoreConfig,
+}
+
+/// Where a test's data lives, removed when the test ends.
+enum Target {
+    Directory(PathBuf),
+    Database(TestDatabase),
+}
+
+impl Target {
+    async fn remove(self) {
+        match self {
+            Self::Directory(path) => {
+                let _ = std::fs::remove_dir_all(path);
+            }
+            Self::Database(database) => database.drop_database().await,
+        }
+    }
+}
+
+/// A fresh, empty place for `backend` (None: skipped, the URL is not set).
+async fn fresh_target(backend: Backend) -> Option<(StoreConfig, Target)> {
+    let variable = match backend {
+        Backend::Embedded => {
+            let dir = std::env::temp_dir().join(format!("health-agent-store-{}", Uuid::new_v4()));
+            let path = dir.join("nested").join("health_agent.db");
+            return Some((StoreConfig::Embedded { path }, Target::Directory(dir)));
+        }
+        Backend::Pgvector => "TEST_DATABASE_URL",
+        Backend::PlainPostgres => "TEST_PLAIN_DATABASE_URL",
+    };
+    let url = database_url(variable)?;
+    let database = TestDatabase::create(&url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot create a test database via {variable}: {error}"));
+    let config = StoreConfig::Postgres {
+        url: database.url().to_owned(),
+        max_connections: 4,
+    };
+    Some((config, Target::Database(database)))
+}
+
+/// Runs one behaviour against a freshly migrated store of `backend`, then removes its data.
+async fn run<F, Fut>(backend: Backend, behaviour: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some((config, target)) = fresh_target(backend).await else {
+        return;
+    };
+    let (store, report) = store::open(&config)
+        .await
+        .expect("the store opens and migrates");
+    behaviour(Ctx {
+        backend,
+        store,
+        report,
+        config,
+    })
+    .await;
+    target.remove().await;
+}
+
+macro_rules! conformance {
+    ($($behaviour:ident),* $(,)?) => {
+        mod embedded {
+            $( #[tokio::test] async fn $behaviour() {
+                super::run(super::Backend::Embedded, super::$behaviour).await
+            } )*
+        }
+        mod pgvector {
+            $( #[tokio::test] async fn $behaviour() {
+                super::run(super::Backend::Pgvector, super::$behaviour).await
+            } )*
+        }
+        mod plain_postgres {
+            $( #[tokio::test] async fn $behaviour() {
+                super::run(super::Backend::PlainPostgres, super::$behaviour).await
+            } )*
+        }
+    };
+}
+
+conformance!(
+    migrations_apply_once,
+    the_vector_mode_is_detected,
+    ping_answers,
+    users_round_trip_and_update,
+    deleting_a_person_deletes_everything_about_them,
+    food_entries_by_local_date_range,
+    reapplying_a_batch_stores_everything_exactly_once,
+    entries_can_be_corrected_and_deleted,
+    the_last_entry_is_the_newest_created,
+    recent_messages_are_the_last_n_oldest_first,
+    memory_search_ranks_by_cosine_within_one_embedder,
+    weights_in_a_time_range,
+    due_reminders_are_active_due_and_soonest_first,
+    xp_streaks_and_achievements_are_recorded_once,
+    dead_letters_newest_first,
+    a_batch_with_a_bad_row_changes_nothing,
+    strange_unicode_round_trips,
+    writes_may_come_before_their_person,
+    a_full_batch_of_mixed_writes,
+);
+
+// ------------------------------------------------------------------------------------------
+// Records
+// ------------------------------------------------------------------------------------------
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("a UTC time")
+}
+
+fn day(text: &str) -> NaiveDate {
+    text.parse().expect("a date")
+}
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn user(n: i64) -> User {
+    let mut user = User::new(UserId(n), at("2026-01-01T08:00:00.123456Z"));
+    user.profile = Profile {
+        display_name: Some("Ada".to_owned()),
+        age_years: Some(36),
+        sex: Some(Sex::Female),
+        height_cm: Some(168.5),
+        weight_kg: Some(61.2),
+        ..Profile::default()
+    };
+    user.goals = Goals {
+        kcal: Some(2000.0),
+        protein_g: Some(120.0),
+        carbs_g: None,
+        fat_g: Some(70.0),
+    };
+    user.timezone = "Europe/Berlin".to_owned();
+    user
+}
+
+fn item(name: &str, grams: f64, kcal: f64) -> FoodItem {
+    FoodItem {
+        input: format!("{grams} g {name}"),
+        name: name.to_owned(),
+        grams,
+        nutrients: Nutrients {
+            kcal,
+            protein_g: 12.5,
+            carbs_g: 0.75,
+            fat_g: 9.5,
+            fiber_g: 0.0,
+        },
+        source: NutritionSource::BuiltIn,
+        confidence: 0.875,
+    }
+}
+
+fn food(user: i64, n: u128, local_date: &str, eaten_at: &str) -> FoodEntry {
+    let items = vec![
+        item("egg, whole, cooked", 100.0, 143.0),
+        item("toast", 30.0, 80.5),
+    ];
+    FoodEntry {
+        id: id(n),
+        user_id: UserId(user),
+        eaten_at: at(eaten_at),
+        local_date: day(local_date),
+        meal_type: Some(MealType::Breakfast),
+        description: "2 eggs and a slice of toast".to_owned(),
+        total: Nutrients::sum(items.iter().map(|item| &item.nutrients)),
+        items,
+        photo_path: None,
+        created_at: at(eaten_at),
+    }
+}
+
+fn message(user: i64, n: u128, role: Role, content: &str, created_at: &str) -> ConversationMessage {
+    ConversationMessage {
+        id: id(n),
+        user_id: UserId(user),
+        role,
+        content: content.to_owned(),
+        created_at: at(created_at),
+    }
+}
+
+fn memory(user: i64, n: u128, content: &str, embedder: &str, embedding: Vec<f32>) -> Memory {
+    Memory {
+        id: id(n),
+        user_id: UserId(user),
+        content: content.to_owned(),
+        embedding,
+        embedder: embedder.to_owned(),
+        created_at: at("2026-01-01T00:00:00Z") + Duration::seconds(i64::try_from(n).unwrap_or(0)),
+    }
+}
+
+fn weight(user: i64, n: u128, kg: f64, logged_at: &str) -> WeightLog {
+    WeightLog {
+        id: id(n),
+        user_id: UserId(user),
+        kg,
+        logged_at: at(logged_at),
+    }
+}
+
+fn reminder(user: i64, n: u128, next_fire_at: Option<&str>, active: bool) -> Reminder {
+    Reminder {
+        id: id(n),
+        user_id: UserId(user),
+        text: format!("drink water #{n}"),
+        schedule: ReminderSchedule::Weekly {
+            time: NaiveTime::from_hms_opt(9, 30, 0).expect("a time"),
+            weekdays: vec![1, 3, 5],
+        },
+        next_fire_at: next_fire_at.map(at),
+        active,
+        created_at: at("2026-01-01T00:00:00Z") + Duration::seconds(i64::try_from(n).unwrap_or(0)),
+    }
+}
+
+fn xp(user: i64, n: u128, amount: i64) -> XpEvent {
+    XpEvent {
+        id: id(n),
+        user_id: UserId(user),
+        amount,
+        reason: "food_logged".to_owned(),
+        created_at: at("2026-01-02T10:00:00Z") + Duration::seconds(i64::try_from(n).unwrap_or(0)),
+    }
+}
+
+fn streak(user: i64, domain: &str, current: u32, best: u32) -> Streak {
+    Streak {
+        user_id: UserId(user),
+        domain: domain.to_owned(),
+        current,
+        best,
+        last_date: Some(day("2026-01-02")),
+        freezes_left: 2,
+    }
+}
+
+fn achievement(user: i64, code: &str, earned_at: &str) -> Achievement {
+    Achievement {
+        user_id: UserId(user),
+        code: code.to_owned(),
+        earned_at: at(earned_at),
+    }
+}
+
+fn dead_letter(user: i64, n: u128, created_at: &str) -> DeadLetter {
+    DeadLetter {
+        id: id(n),
+        user_id: UserId(user),
+        message: serde_json::json!({"kind": "text", "content": format!("message {n}")}),
+        error: "the conversation actor panicked".to_owned(),
+        created_at: at(created_at),
+    }
+}
+
+fn unit(values: &[f32]) -> Vec<f32> {
+    values.to_vec()
+}
+
+/// A vector of `dims` dimensions pointing mostly along `axis`.
+fn spike(dims: usize, axis: usize, strength: f32) -> Vec<f32> {
+    (0..dims)
+        .map(|i| if i == axis { strength } else { 0.01 })
+        .collect()
+}
+
+async fn apply(ctx: &Ctx, batch: &[Write]) {
+    ctx.store.apply(batch).await.expect("the batch applies");
+}
+
+fn everything_about(user: i64, base: u128) -> Vec<Write> {
+    vec![
+        Write::UpsertUser(self::user(user)),
+        Write::InsertFoodEntry(food(user, base + 1, "2026-01-02", "2026-01-02T08:00:00Z")),
+        Write::AppendMessage(message(
+            user,
+            base + 2,
+            Role::User,
+            "hi",
+            "2026-01-02T08:00:00Z",
+        )),
+        Write::InsertMemory(memory(
+            user,
+            base + 3,
+            "vegetarian",
+            "test",
+            unit(&[1.0, 0.0, 0.0]),
+        )),
+        Write::InsertWeight(weight(user, base + 4, 61.5, "2026-01-02T07:00:00Z")),
+        Write::UpsertReminder(reminder(user, base + 5, Some("2026-01-03T08:30:00Z"), true)),
+        Write::InsertXp(xp(user, base + 6, 5)),
+        Write::UpsertStreak(streak(user, "food", 1, 1)),
+        Write::InsertAchievement(achievement(user, "first_meal", "2026-01-02T08:00:00Z")),
+        Write::InsertDeadLetter(dead_letter(user, base + 7, "2026-01-02T08:00:01Z")),
+    ]
+}
+
+// ------------------------------------------------------------------------------------------
+// Behaviours
+// ------------------------------------------------------------------------------------------
+
+async fn migrations_apply_once(ctx: Ctx) {
+    let expected: &[&str] = match ctx.backend {
+        Backend::Embedded => &["0001_initial"],
+        Backend::Pgvector | Backend::PlainPostgres => &["0001_initial", "0002_pgvector"],
+    };
+    assert_eq!(
+        ctx.report.applied, expected,
+        "the first start applies every migration"
+    );
+    let second = store::migrate(&ctx.config).await.expect("a second start");
+    assert!(
+        second.applied.is_empty(),
+        "a second start applies nothing: {second:?}"
+    );
+    assert_eq!(second.backend, ctx.report.backend);
+    // Two more starts at once on the migrated schema: both succeed, neither applies anything.
+    let (a, b) = tokio::join!(store::migrate(&ctx.config), store::migrate(&ctx.config));
+    assert!(a.expect("concurrent start").applied.is_empty());
+    assert!(b.expect("concurrent start").applied.is_empty());
+}
+
+async fn the_vector_mode_is_detected(ctx: Ctx) {
+    let expected = match ctx.backend {
+        Backend::Embedded => "sqlite",
+        Backend::Pgvector => "postgres+pgvector",
+        Backend::PlainPostgres => "postgres",
+    };
+    assert_eq!(ctx.report.backend, expected);
+    assert_eq!(ctx.store.backend(), expected);
+}
+
+async fn ping_answers(ctx: Ctx) {
+    tokio::time::timeout(std::time::Duration::from_secs(2), ctx.store.ping())
+        .await
+        .expect("ping answers quickly")
+        .expect("ping succeeds");
+}
+
+async fn users_round_trip_and_update(ctx: Ctx) {
+    assert_eq!(ctx.store.user(UserId(1)).await.expect("read"), None);
+    let original = user(1);
+    apply(&ctx, &[Write::UpsertUser(original.clone())]).await;
+    assert_eq!(
+        ctx.store.user(UserId(1)).await.expect("read"),
+        Some(original.clone())
+    );
+
+    let mut changed = original.clone();
+    changed.profile.display_name = Some("Ada L.".to_owned());
+    changed.profile.goal = Some(health_actors::domain::WeightGoal::Lose);
+    changed.goals.kcal = Some(1800.0);
+    changed.timezone = "Pacific/Auckland".to_owned();
+    changed.created_at = original.created_at + Duration::days(3);
+    changed.updated_at = original.updated_at + Duration::days(3);
+    apply(&ctx, &[Write::UpsertUser(changed.clone())]).await;
+    let stored = ctx
+        .store
+        .user(UserId(1))
+        .await
+        .expect("read")
+        .expect("the user");
+    assert_eq!(stored.profile, changed.profile);
+    assert_eq!(stored.goals, changed.goals);
+    assert_eq!(stored.timezone, "Pacific/Auckland");
+    assert_eq!(stored.updated_at, changed.updated_at);
+    assert_eq!(
+        stored.created_at, original.created_at,
+        "created_at keeps the first moment"
+    );
+}
+
+async fn deleting_a_person_deletes_everything_about_them(ctx: Ctx) {
+    apply(&ctx, &everything_about(1, 100)).await;
+    apply(&ctx, &everything_about(2, 200)).await;
+    let all_days = (day("2000-01-01"), day("2100-01-01"));
+    let all_time = (at("2000-01-01T00:00:00Z"), at("2100-01-01T00:00:00Z"));
+
+    assert!(ctx.store.delete_user(UserId(1)).await.expect("delete"));
+    let s = &ctx.store;
+    let one = UserId(1);
+    assert_eq!(s.user(one).await.expect("read"), None);
+    assert!(s
+        .food_entries(one, all_days.0, all_days.1)
+        .await
+        .expect("read")
+        .is_empty());
+    assert!(s.recent_messages(one, 100).await.expect("read").is_empty());
+    assert!(s.memories(one).await.expect("read").is_empty());
+    assert!(s
+        .weights(one, all_time.0, all_time.1)
+        .await
+        .expect("read")
+        .is_empty());
+    assert!(s.reminders(one).await.expect("read").is_empty());
+    assert!(s.xp_events(one).await.expect("read").is_empty());
+    assert!(s.streaks(one).await.expect("read").is_empty());
+    assert!(s.achievements(one).await.expect("read").is_empty());
+    let letters = s.dead_letters(100).await.expect("read");
+    assert!(
+        letters.iter().all(|letter| letter.user_id == UserId(2)),
+        "{letters:?}"
+    );
+    assert_eq!(letters.len(), 1);
+    let due = s
+        .due_reminders(at("2100-01-01T00:00:00Z"), 100)
+        .await
+        .expect("read");
+    assert!(due.iter().all(|reminder| reminder.user_id == UserId(2)));
+
+    // The other person is untouched.
+    let two = UserId(2);
+    assert!(s.user(two).await.expect("read").is_some());
+    assert_eq!(
+        s.food_entries(two, all_days.0, all_days.1)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    assert_eq!(s.memories(two).await.expect("read").len(), 1);
+    assert_eq!(s.achievements(two).await.expect("read").len(), 1);
+
+    assert!(
+        !s.delete_user(one).await.expect("delete again"),
+        "nobody left to delete"
+    );
+}
+
+async fn food_entries_by_local_date_range(ctx: Ctx) {
+    // Eaten on Jan 1st in UTC but Jan 2nd where the person lives: the local date counts.
+    let late = food(1, 1, "2026-01-02", "2026-01-01T23:30:00Z");
+    let mut lunch = food(1, 2, "2026-01-02", "2026-01-02T12:00:00.000001Z");
+    lunch.meal_type = Some(MealType::Lunch);
+    lunch.photo_path = Some("photos/1/lunch.jpg".to_owned());
+    let mut next_day = food(1, 3, "2026-01-03", "2026-01-03T07:00:00Z");
+    next_day.meal_type = None;
+    let before = food(1, 4, "2026-01-01", "2026-01-01T07:00:00Z");
+    let other_person = food(2, 5, "2026-01-02", "2026-01-02T09:00:00Z");
+    // Stored out of order: reads are oldest first.
+    apply(
+        &ctx,
+        &[
+            Write::InsertFoodEntry(next_day.clone()),
+            Write::InsertFoodEntry(lunch.clone()),
+            Write::InsertFoodEntry(before.clone()),
+            Write::InsertFoodEntry(late.clone()),
+            Write::InsertFoodEntry(other_person),
+        ],
+    )
+    .await;
+    let entries = ctx
+        .store
+        .food_entries(UserId(1), day("2026-01-02"), day("2026-01-03"))
+        .await
+        .expect("read");
+    assert_eq!(entries, vec![late.clone(), lunch.clone(), next_day]);
+    let one_day = ctx
+        .store
+        .food_entries(UserId(1), day("2026-01-02"), day("2026-01-02"))
+        .await
+        .expect("read");
+    assert_eq!(one_day, vec![late, lunch.clone()]);
+    assert_eq!(
+        ctx.store.food_entry(UserId(1), id(2)).await.expect("read"),
+        Some(lunch)
+    );
+    assert_eq!(
+        ctx.store.food_entry(UserId(2), id(2)).await.expect("read"),
+        None,
+        "not theirs"
+    );
+    assert!(ctx
+        .store
+        .food_entries(UserId(1), day("2026-02-01"), day("2026-02-28"))
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+async fn reapplying_a_batch_stores_everything_exactly_once(ctx: Ctx) {
+    let mut batch = everything_about(1, 100);
+    // The same write twice within one batch, too.
+    batch.push(Write::InsertFoodEntry(food(
+        1,
+        101,
+        "2026-01-02",
+        "2026-01-02T08:00:00Z",
+    )));
+    apply(&ctx, &batch).await;
+    apply(&ctx, &batch).await;
+    let s = &ctx.store;
+    let one = UserId(1);
+    assert_eq!(
+        s.food_entries(one, day("2026-01-01"), day("2026-12-31"))
+            .await
+            .expect("r")
+            .len(),
+        1
+    );
+    assert_eq!(s.recent_messages(one, 10).await.expect("read").len(), 1);
+    assert_eq!(s.memories(one).await.expect("read").len(), 1);
+    let weights = s
+        .weights(one, at("2026-01-01T00:00:00Z"), at("2027-01-01T00:00:00Z"))
+        .await;
+    assert_eq!(weights.expect("read").len(), 1);
+    assert_eq!(s.reminders(one).await.expect("read").len(), 1);
+    assert_eq!(s.xp_events(one).await.expect("read").len(), 1);
+    assert_eq!(s.streaks(one).await.expect("read").len(), 1);
+    assert_eq!(s.achievements(one).await.expect("read").len(), 1);
+    assert_eq!(s.dead_letters(10).await.expect("read").len(), 1);
+}
+
+async fn entries_can_be_corrected_and_deleted(ctx: Ctx) {
+    let original = food(1, 1, "2026-01-02", "2026-01-02T08:00:00Z");
+    apply(&ctx, &[Write::InsertFoodEntry(original.clone())]).await;
+
+    let mut corrected = original.clone();
+    corrected.items = vec![item("rice, white, cooked", 100.0, 130.0)];
+    corrected.total = Nutrients::sum(corrected.items.iter().map(|item| &item.nutrients));
+    corrected.description = "the rice was 100 g".to_owned();
+    corrected.meal_type = Some(MealType::Dinner);
+    // A correction never moves created_at.
+    corrected.created_at = original.created_at + Duration::hours(5);
+    apply(&ctx, &[Write::UpdateFoodEntry(corrected.clone())]).await;
+    let stored = ctx
+        .store
+        .food_entry(UserId(1), id(1))
+        .await
+        .expect("read")
+        .expect("entry");
+    assert_eq!(stored.items, corrected.items);
+    assert_eq!(stored.total, corrected.total);
+    assert_eq!(stored.description, corrected.description);
+    assert_eq!(stored.meal_type, Some(MealType::Dinner));
+    assert_eq!(stored.created_at, original.created_at);
+
+    // Someone else cannot correct or delete it.
+    let mut intruder = corrected.clone();
+    intruder.user_id = UserId(2);
+    intruder.description = "not yours".to_owned();
+    apply(
+        &ctx,
+        &[
+            Write::UpdateFoodEntry(intruder),
+            Write::DeleteFoodEntry {
+                user_id: UserId(2),
+                id: id(1),
+            },
+        ],
+    )
+    .await;
+    let stored = ctx
+        .store
+        .food_entry(UserId(1), id(1))
+        .await
+        .expect("read")
+        .expect("entry");
+    assert_eq!(stored.description, corrected.description);
+
+    apply(
+        &ctx,
+        &[Write::DeleteFoodEntry {
+            user_id: UserId(1),
+            id: id(1),
+        }],
+    )
+    .await;
+    assert_eq!(
+        ctx.store.food_entry(UserId(1), id(1)).await.expect("read"),
+        None
+    );
+    // Deleting again (a retried batch) is fine.
+    apply(
+        &ctx,
+        &[Write::DeleteFoodEntry {
+            user_id: UserId(1),
+            id: id(1),
+        }],
+    )
+    .await;
+}
+
+async fn the_last_entry_is_the_newest_created(ctx: Ctx) {
+    assert_eq!(
+        ctx.store.last_food_entry(UserId(1)).await.expect("read"),
+        None
+    );
+    let first = food(1, 1, "2026-01-02", "2026-01-02T08:00:00Z");
+    let newest = food(1, 2, "2026-01-01", "2026-01-02T09:00:00Z");
+    let middle = food(1, 3, "2026-01-03", "2026-01-02T08:30:00Z");
+    let someone_else = food(2, 4, "2026-01-03", "2026-01-05T08:30:00Z");
+    apply(
+        &ctx,
+        &[
+            Write::InsertFoodEntry(first),
+            Write::InsertFoodEntry(newest.clone()),
+            Write::InsertFoodEntry(middle),
+            Write::InsertFoodEntry(someone_else),
+        ],
+    )
+    .await;
+    assert_eq!(
+        ctx.store.last_food_entry(UserId(1)).await.expect("read"),
+        Some(newest.clone())
+    );
+    // Same created_at: the one stored last wins (insertion order breaks the tie).
+    let mut twin = food(1, 5, "2026-01-02", "2026-01-02T09:00:00Z");
+    twin.created_at = newest.created_at;
+    apply(&ctx, &[Write::InsertFoodEntry(twin.clone())]).await;
+    assert_eq!(
+        ctx.store.last_food_entry(UserId(1)).await.expect("read"),
+        Some(twin)
+    );
+}
+
+async fn recent_messages_are_the_last_n_oldest_first(ctx: Ctx) {
+    let messages: Vec<ConversationMessage> = (1..=5u128)
+        .map(|n| {
+            let role = if n % 2 == 1 {
+                Role::User
+            } else {
+                Role::Assistant
+            };
+            let second = i64::try_from(n).unwrap_or(0);
+            let created = at("2026-01-02T08:00:00Z") + Duration::seconds(second);
+            ConversationMessage {
+                id: id(100 - n),
+                user_id: UserId(1),
+                role,
+                content: format!("turn {n}"),
+                created_at: created,
+            }
+        })
+        .collect();
+    // Stored newest first in two batches; reads come back in time order.
+    let writes: Vec<Write> = messages
+        .iter()
+        .rev()
+        .cloned()
+        .map(Write::AppendMessage)
+        .collect();
+    apply(&ctx, &writes[..2]).await;
+    apply(&ctx, &writes[2..]).await;
+    apply(
+        &ctx,
+        &[Write::AppendMessage(message(
+            2,
+            500,
+            Role::User,
+            "other",
+            "2026-01-03T00:00:00Z",
+        ))],
+    )
+    .await;
+    let recent = ctx.store.recent_messages(UserId(1), 3).await.expect("read");
+    assert_eq!(recent, messages[2..].to_vec());
+    assert_eq!(
+        ctx.store
+            .recent_messages(UserId(1), 50)
+            .await
+            .expect("read"),
+        messages
+    );
+    assert!(ctx
+        .store
+        .recent_messages(UserId(1), 0)
+        .await
+        .expect("read")
+        .is_empty());
+
+    // Turns with the same timestamp keep the order they were appended in.
+    let same = "2026-01-04T00:00:00Z";
+    let question = message(3, 900, Role::User, "question", same);
+    let answer = message(3, 800, Role::Assistant, "answer", same);
+    apply(
+        &ctx,
+        &[
+            Write::AppendMessage(question.clone()),
+            Write::AppendMessage(answer.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        ctx.store.recent_messages(UserId(3), 2).await.expect("read"),
+        vec![question, answer]
+    );
+}
+
+async fn memory_search_ranks_by_cosine_within_one_embedder(ctx: Ctx) {
+    let near = memory(
+        1,
+        1,
+        "allergic to peanuts",
+        "hash-v1",
+        unit(&[1.0, 0.1, 0.0]),
+    );
+    let middle = memory(1, 2, "likes running", "hash-v1", unit(&[1.0, 1.0, 0.0]));
+    let far = memory(1, 3, "vegetarian", "hash-v1", unit(&[0.0, 0.0, 1.0]));
+    let opposite = memory(1, 4, "hates mornings", "hash-v1", unit(&[-1.0, 0.0, 0.0]));
+    let other_embedder = memory(
+        1,
+        5,
+        "same direction, other model",
+        "openai",
+        unit(&[1.0, 0.0, 0.0]),
+    );
+    let other_dims = memory(
+        1,
+        6,
+        "longer vector",
+        "hash-v1",
+        unit(&[1.0, 0.0, 0.0, 0.0]),
+    );
+    let other_person = memory(2, 7, "not theirs", "hash-v1", unit(&[1.0, 0.0, 0.0]));
+    let all = [
+        &near,
+        &middle,
+        &far,
+        &opposite,
+        &other_embedder,
+        &other_dims,
+        &other_person,
+    ];
+    let writes: Vec<Write> = all
+        .iter()
+        .map(|m| Write::InsertMemory((*m).clone()))
+        .collect();
+    apply(&ctx, &writes).await;
+
+    let found = ctx
+        .store
+        .search_memories(UserId(1), "hash-v1", &[1.0, 0.0, 0.0], 3)
+        .await;
+    let found = found.expect("search");
+    let contents: Vec<&str> = found.iter().map(|s| s.memory.content.as_str()).collect();
+    assert_eq!(
+        contents,
+        ["allergic to peanuts", "likes running", "vegetarian"]
+    );
+    assert_eq!(found[0].memory, near);
+    let expected = [1.0 / 1.01f64.sqrt(), 0.5f64.sqrt(), 0.0];
+    for (scored, expected) in found.iter().zip(expected) {
+        assert!(
+            (scored.similarity - expected).abs() < 1e-5,
+            "{} vs {expected}",
+            scored.similarity
+        );
+    }
+    let all_four = ctx
+        .store
+        .search_memories(UserId(1), "hash-v1", &[1.0, 0.0, 0.0], 10)
+        .await;
+    let all_four = all_four.expect("search");
+    assert_eq!(
+        all_four.len(),
+        4,
+        "only this embedder's 3-dimensional vectors"
+    );
+    assert!((all_four[3].similarity + 1.0).abs() < 1e-5);
+    let other = ctx
+        .store
+        .search_memories(UserId(1), "openai", &[1.0, 0.0, 0.0], 10)
+        .await;
+    assert_eq!(other.expect("search").len(), 1);
+    assert!(ctx
+        .store
+        .search_memories(UserId(1), "nobody", &[1.0, 0.0, 0.0], 5)
+        .await
+        .expect("s")
+        .is_empty());
+    assert!(ctx
+        .store
+        .search_memories(UserId(1), "hash-v1", &[], 5)
+        .await
+        .expect("s")
+        .is_empty());
+
+    // A common embedder dimension (indexed with HNSW under pgvector).
+    let wide: Vec<Write> = (0..5u128)
+        .map(|n| {
+            let axis = usize::try_from(n).unwrap_or(0);
+            Write::InsertMemory(memory(
+                1,
+                20 + n,
+                &format!("wide {n}"),
+                "wide",
+                spike(384, axis, 1.0),
+            ))
+        })
+        .collect();
+    apply(&ctx, &wide).await;
+    let mut query = spike(384, 2, 1.0);
+    query[3] = 0.5;
+    let found = ctx
+        .store
+        .search_memories(UserId(1), "wide", &query, 2)
+        .await
+        .expect("search");
+    let contents: Vec<&str> = found.iter().map(|s| s.memory.content.as_str()).collect();
+    assert_eq!(contents, ["wide 2", "wide 3"]);
+    assert_eq!(found[0].memory.embedding.len(), 384);
+
+    // Listing and forgetting.
+    assert_eq!(ctx.store.memories(UserId(1)).await.expect("read").len(), 11);
+    apply(
+        &ctx,
+        &[Write::DeleteMemory {
+            user_id: UserId(1),
+            id: id(1),
+        }],
+    )
+    .await;
+    let found = ctx
+        .store
+        .search_memories(UserId(1), "hash-v1", &[1.0, 0.0, 0.0], 1)
+        .await;
+    assert_eq!(found.expect("search")[0].memory.content, "likes running");
+    let listed = ctx.store.memories(UserId(1)).await.expect("read");
+    assert_eq!(listed.len(), 10);
+    assert_eq!(listed[0], middle, "oldest first");
+}
+
+async fn weights_in_a_time_range(ctx: Ctx) {
+    let w1 = weight(1, 1, 80.5, "2026-01-01T07:00:00Z");
+    let w2 = weight(1, 2, 80.1, "2026-01-02T07:00:00Z");
+    let w3 = weight(1, 3, 79.75, "2026-01-03T07:00:00Z");
+    apply(
+        &ctx,
+        &[
+            Write::InsertWeight(w3.clone()),
+            Write::InsertWeight(w1.clone()),
+            Write::InsertWeight(w2.clone()),
+            Write::InsertWeight(weight(2, 4, 70.0, "2026-01-02T07:00:00Z")),
+        ],
+    )
+    .await;
+    let range = ctx.store.weights(
+        UserId(1),
+        at("2026-01-01T07:00:00Z"),
+        at("2026-01-03T07:00:00Z"),
+    );
+    assert_eq!(
+        range.await.expect("read"),
+        vec![w1.clone(), w2.clone()],
+        "from..to, to excluded"
+    );
+    let all = ctx.store.weights(
+        UserId(1),
+        at("2025-01-01T00:00:00Z"),
+        at("2027-01-01T00:00:00Z"),
+    );
+    assert_eq!(all.await.expect("read"), vec![w1, w2, w3]);
+}
+
+async fn due_reminders_are_active_due_and_soonest_first(ctx: Ctx) {
+    let later_due = reminder(1, 1, Some("2026-01-02T09:00:00Z"), true);
+    let sooner_due = reminder(2, 2, Some("2026-01-02T08:00:00Z"), true);
+    let future = reminder(1, 3, Some("2026-01-05T08:00:00Z"), true);
+    let inactive = reminder(1, 4, Some("2026-01-01T08:00:00Z"), false);
+    let fired_once = Reminder {
+        schedule: ReminderSchedule::Once {
+            at: at("2026-01-01T06:00:00Z"),
+        },
+        ..reminder(1, 5, None, true)
+    };
+    let exactly_now = reminder(3, 6, Some("2026-01-02T10:00:00Z"), true);
+    let all = [
+        &later_due,
+        &sooner_due,
+        &future,
+        &inactive,
+        &fired_once,
+        &exactly_now,
+    ];
+    let writes: Vec<Write> = all
+        .iter()
+        .map(|r| Write::UpsertReminder((*r).clone()))
+        .collect();
+    apply(&ctx, &writes).await;
+
+    let now = at("2026-01-02T10:00:00Z");
+    let due = ctx.store.due_reminders(now, 10).await.expect("read");
+    assert_eq!(
+        due,
+        vec![sooner_due.clone(), later_due.clone(), exactly_now]
+    );
+    assert_eq!(
+        ctx.store.due_reminders(now, 1).await.expect("read"),
+        vec![sooner_due.clone()]
+    );
+    let mine = ctx.store.reminders(UserId(1)).await.expect("read");
+    assert_eq!(mine, vec![later_due.clone(), future, inactive, fired_once]);
+
+    // Fired: the scheduler moves it to tomorrow; snoozed twice in one batch: the last wins.
+    let mut moved = sooner_due.clone();
+    moved.next_fire_at = Some(at("2026-01-03T08:00:00Z"));
+    let mut snoozed = later_due.clone();
+    snoozed.next_fire_at = Some(at("2026-01-02T09:30:00Z"));
+    let mut snoozed_again = later_due.clone();
+    snoozed_again.next_fire_at = Some(at("2026-01-02T11:00:00Z"));
+    snoozed_again.text = "drink water (snoozed)".to_owned();
+    apply(
+        &ctx,
+        &[
+            Write::UpsertReminder(moved),
+            Write::UpsertReminder(snoozed),
+            Write::UpsertReminder(snoozed_again.clone()),
+        ],
+    )
+    .await;
+    let due = ctx.store.due_reminders(now, 10).await.expect("read");
+    assert_eq!(due.iter().map(|r| r.id).collect::<Vec<_>>(), vec![id(6)]);
+    let stored = ctx.store.reminders(UserId(1)).await.expect("read");
+    assert_eq!(stored[0], snoozed_again);
+
+    apply(
+        &ctx,
+        &[Write::DeleteReminder {
+            user_id: UserId(1),
+            id: id(1),
+        }],
+    )
+    .await;
+    assert_eq!(ctx.store.reminders(UserId(1)).await.expect("read").len(), 3);
+}
+
+async fn xp_streaks_and_achievements_are_recorded_once(ctx: Ctx) {
+    let first = xp(1, 1, 5);
+    let bonus = xp(1, 2, 10);
+    apply(
+        &ctx,
+        &[
+            Write::InsertXp(first.clone()),
+            Write::InsertXp(bonus.clone()),
+        ],
+    )
+    .await;
+    apply(&ctx, &[Write::InsertXp(first.clone())]).await;
+    let events = ctx.store.xp_events(UserId(1)).await.expect("read");
+    assert_eq!(events, vec![first, bonus]);
+    assert_eq!(events.iter().map(|e| e.amount).sum::<i64>(), 15);
+
+    apply(
+        &ctx,
+        &[
+            Write::UpsertStreak(streak(1, "food", 1, 1)),
+            Write::UpsertStreak(streak(1, "water", 4, 9)),
+        ],
+    )
+    .await;
+    let grown = Streak {
+        freezes_left: 1,
+        last_date: Some(day("2026-01-03")),
+        ..streak(1, "food", 2, 2)
+    };
+    apply(
+        &ctx,
+        &[
+            Write::UpsertStreak(streak(1, "food", 5, 5)),
+            Write::UpsertStreak(grown.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        ctx.store.streaks(UserId(1)).await.expect("read"),
+        vec![grown, streak(1, "water", 4, 9)]
+    );
+
+    let earned = achievement(1, "first_meal", "2026-01-02T08:00:00Z");
+    apply(&ctx, &[Write::InsertAchievement(earned.clone())]).await;
+    apply(
+        &ctx,
+        &[
+            Write::InsertAchievement(achievement(1, "first_meal", "2026-02-02T08:00:00Z")),
+            Write::InsertAchievement(achievement(1, "week_streak", "2026-01-09T08:00:00Z")),
+            Write::InsertAchievement(achievement(1, "week_streak", "2026-01-10T08:00:00Z")),
+        ],
+    )
+    .await;
+    let achievements = ctx.store.achievements(UserId(1)).await.expect("read");
+    assert_eq!(
+        achievements,
+        vec![
+            earned,
+            achievement(1, "week_streak", "2026-01-09T08:00:00Z")
+        ]
+    );
+}
+
+async fn dead_letters_newest_first(ctx: Ctx) {
+    let oldest = dead_letter(1, 1, "2026-01-01T00:00:00Z");
+    let newest = dead_letter(2, 2, "2026-01-03T00:00:00Z");
+    let middle = dead_letter(0, 3, "2026-01-02T00:00:00Z");
+    apply(
+        &ctx,
+        &[
+            Write::InsertDeadLetter(oldest.clone()),
+            Write::InsertDeadLetter(newest.clone()),
+            Write::InsertDeadLetter(middle.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        ctx.store.dead_letters(2).await.expect("read"),
+        vec![newest.clone(), middle.clone()]
+    );
+    assert_eq!(
+        ctx.store.dead_letters(10).await.expect("read"),
+        vec![newest, middle, oldest]
+    );
+    // A dead letter is not a person.
+    assert_eq!(ctx.store.user(UserId(0)).await.expect("read"), None);
+}
+
+async fn a_batch_with_a_bad_row_changes_nothing(ctx: Ctx) {
+    // The database itself refuses the last row (weight out of range): nothing before it stays.
+    let batch = [
+        Write::UpsertUser(user(1)),
+        Write::InsertFoodEntry(food(1, 1, "2026-01-02", "2026-01-02T08:00:00Z")),
+        Write::AppendMessage(message(1, 2, Role::User, "hi", "2026-01-02T08:00:00Z")),
+        Write::InsertWeight(weight(1, 3, -5.0, "2026-01-02T07:00:00Z")),
+    ];
+    let error = ctx
+        .store
+        .apply(&batch)
+        .await
+        .expect_err("a negative weight is refused");
+    assert!(matches!(error, StoreError::Rejected(_)), "{error:?}");
+    assert!(!error.is_transient());
+    assert_eq!(ctx.store.user(UserId(1)).await.expect("read"), None);
+    assert_eq!(
+        ctx.store.food_entry(UserId(1), id(1)).await.expect("read"),
+        None
+    );
+    assert!(ctx
+        .store
+        .recent_messages(UserId(1), 10)
+        .await
+        .expect("read")
+        .is_empty());
+
+    // Refused before reaching the database, alike everywhere: NUL characters, NaN, empty vectors.
+    let mut nul = food(1, 4, "2026-01-02", "2026-01-02T08:00:00Z");
+    nul.description = "bad\0byte".to_owned();
+    let mut nan = food(1, 5, "2026-01-02", "2026-01-02T08:00:00Z");
+    nan.items[0].grams = f64::NAN;
+    let empty = memory(1, 6, "nothing", "hash-v1", Vec::new());
+    for bad in [
+        Write::InsertFoodEntry(nul),
+        Write::InsertFoodEntry(nan),
+        Write::InsertMemory(empty),
+    ] {
+        let batch = [Write::InsertXp(xp(1, 7, 5)), bad];
+        let error = ctx.store.apply(&batch).await.expect_err("refused");
+        assert!(matches!(error, StoreError::Rejected(_)), "{error:?}");
+    }
+    assert!(ctx
+        .store
+        .xp_events(UserId(1))
+        .await
+        .expect("read")
+        .is_empty());
+
+    // The store still works afterwards.
+    apply(&ctx, &batch[..3]).await;
+    assert!(ctx.store.user(UserId(1)).await.expect("read").is_some());
+}
+
+async fn strange_unicode_round_trips(ctx: Ctx) {
+    let strange = [
+        "Crème brûlée, jalapeño, Ærøskøbing",
+        "寿司 🍣 と味噌汁",
+        "👩🏽‍🍳 cooked 🇩🇪 Käsespätzle (ZWJ + flags)",
+        "שקשוקה עם לחם — مع خبز",
+        "e\u{301}\u{302} combining, \u{200B}zero width, \u{FEFF}BOM, \u{1F600}",
+        "quotes ' \" ` backslash \\ and '); DROP TABLE users; --",
+        "tabs\tand\nnewlines\r\n and \u{7F} \u{1} controls",
+        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 outside the BMP: 𐍈 𝄞",
+    ];
+    let text = strange.join(" | ");
+    let mut person = user(1);
+    person.profile.display_name = Some(strange[2].to_owned());
+    person.timezone = "America/Argentina/Buenos_Aires".to_owned();
+    let mut entry = food(1, 1, "2026-01-02", "2026-01-02T08:00:00Z");
+    entry.description = text.clone();
+    entry.items = strange.iter().map(|name| item(name, 50.0, 100.0)).collect();
+    entry.total = Nutrients::sum(entry.items.iter().map(|item| &item.nutrients));
+    entry.photo_path = Some("photos/1/🍣.jpg".to_owned());
+    let said = message(1, 2, Role::User, &text, "2026-01-02T08:00:00Z");
+    let fact = memory(1, 3, strange[1], "émbedder-✓", unit(&[0.5, -0.25, 1.0e-30]));
+    let mut note = reminder(1, 4, Some("2026-01-03T08:00:00Z"), true);
+    note.text = strange[3].to_owned();
+    let mut letter = dead_letter(1, 5, "2026-01-02T08:00:00Z");
+    letter.message =
+        serde_json::json!({"content": text, "nested": [strange[4], {"k🔑": strange[5]}]});
+    letter.error = strange[6].to_owned();
+    let mut gained = xp(1, 6, 5);
+    gained.reason = strange[7].to_owned();
+    let badge = achievement(1, "🏅 première", "2026-01-02T08:00:00Z");
+    let run = streak(1, "ストリーク", 3, 3);
+    apply(
+        &ctx,
+        &[
+            Write::UpsertUser(person.clone()),
+            Write::InsertFoodEntry(entry.clone()),
+            Write::AppendMessage(said.clone()),
+            Write::InsertMemory(fact.clone()),
+            Write::UpsertReminder(note.clone()),
+            Write::InsertDeadLetter(letter.clone()),
+            Write::InsertXp(gained.clone()),
+            Write::InsertAchievement(badge.clone()),
+            Write::UpsertStreak(run.clone()),
+        ],
+    )
+    .await;
+    let s = &ctx.store;
+    assert_eq!(s.user(UserId(1)).await.expect("read"), Some(person));
+    assert_eq!(
+        s.food_entry(UserId(1), id(1)).await.expect("read"),
+        Some(entry)
+    );
+    assert_eq!(
+        s.recent_messages(UserId(1), 1).await.expect("read"),
+        vec![said]
+    );
+    assert_eq!(
+        s.memories(UserId(1)).await.expect("read"),
+        vec![fact.clone()]
+    );
+    let found = s
+        .search_memories(UserId(1), "émbedder-✓", &[0.5, -0.25, 0.0], 1)
+        .await;
+    assert_eq!(found.expect("search")[0].memory, fact);
+    assert_eq!(s.reminders(UserId(1)).await.expect("read"), vec![note]);
+    assert_eq!(s.dead_letters(1).await.expect("read"), vec![letter]);
+    assert_eq!(s.xp_events(UserId(1)).await.expect("read"), vec![gained]);
+    assert_eq!(s.achievements(UserId(1)).await.expect("read"), vec![badge]);
+    assert_eq!(s.streaks(UserId(1)).await.expect("read"), vec![run]);
+}
+
+async fn writes_may_come_before_their_person(ctx: Ctx) {
+    // The persistence actor may see an entry before the UpsertUser that creates its person.
+    let person = user(7);
+    let entry = food(7, 1, "2026-01-02", "2026-01-02T08:00:00Z");
+    apply(
+        &ctx,
+        &[
+            Write::InsertFoodEntry(entry.clone()),
+            Write::UpsertUser(person.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(ctx.store.user(UserId(7)).await.expect("read"), Some(person));
+    assert_eq!(
+        ctx.store.food_entry(UserId(7), id(1)).await.expect("read"),
+        Some(entry)
+    );
+
+    // Without any UpsertUser, the person exists with defaults (and can be deleted whole).
+    apply(
+        &ctx,
+        &[Write::AppendMessage(message(
+            8,
+            2,
+            Role::User,
+            "hello",
+            "2026-01-02T08:00:00Z",
+        ))],
+    )
+    .await;
+    let bare = ctx
+        .store
+        .user(UserId(8))
+        .await
+        .expect("read")
+        .expect("a bare person");
+    assert_eq!(bare.profile, Profile::default());
+    assert_eq!(bare.goals, Goals::default());
+    assert_eq!(bare.timezone, "UTC");
+    // A later UpsertUser fills the row in and keeps the earliest created_at.
+    let mut later = user(8);
+    later.created_at = bare.created_at + Duration::days(1);
+    apply(&ctx, &[Write::UpsertUser(later.clone())]).await;
+    let stored = ctx
+        .store
+        .user(UserId(8))
+        .await
+        .expect("read")
+        .expect("the person");
+    assert_eq!(stored.profile, later.profile);
+    assert_eq!(stored.created_at, bare.created_at);
+    assert!(ctx.store.delete_user(UserId(8)).await.expect("delete"));
+    assert!(ctx
+        .store
+        .recent_messages(UserId(8), 10)
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+async fn a_full_batch_of_mixed_writes(ctx: Ctx) {
+    // 512 writes as the persistence actor sends them: mostly food, interleaved with other kinds.
+    let mut batch = Vec::with_capacity(512);
+    for n in 0..512u128 {
+        let person = i64::try_from(n % 16).unwrap_or(0) + 1;
+        let minute = i64::try_from(n).unwrap_or(0);
+        let eaten = at("2026-01-02T00:00:00Z") + Duration::minutes(minute);
+        let write = match n % 8 {
+            5 => Write::AppendMessage(ConversationMessage {
+                id: id(10_000 + n),
+                user_id: UserId(person),
+                role: Role::User,
+                content: format!("message {n}"),
+                created_at: eaten,
+            }),
+            6 => Write::InsertXp(XpEvent {
+                created_at: eaten,
+                ..xp(person, 20_000 + n, 5)
+            }),
+            7 => Write::UpsertStreak(streak(person, "food", u32::try_from(n).unwrap_or(0), 600)),
+            _ => {
+                let mut entry = food(person, n, "2026-01-02", "2026-01-02T00:00:00Z");
+                entry.eaten_at = eaten;
+                entry.created_at = eaten;
+                entry.local_date = eaten.date_naive();
+                Write::InsertFoodEntry(entry)
+            }
+        };
+        batch.push(write);
+    }
+    apply(&ctx, &batch).await;
+    apply(&ctx, &batch).await;
+    let mut entries = 0;
+    let mut messages = 0;
+    for person in 1..=16 {
+        let person = UserId(person);
+        entries += ctx
+            .store
+            .food_entries(person, day("2026-01-01"), day("2026-01-31"))
+            .await
+            .expect("r")
+            .len();
+        messages += ctx
+            .store
+            .recent_messages(person, 1000)
+            .await
+            .expect("read")
+            .len();
+        let expected_streaks = usize::from(person.0 % 8 == 0);
+        assert_eq!(
+            ctx.store.streaks(person).await.expect("read").len(),
+            expected_streaks
+        );
+    }
+    assert_eq!(entries, 512 / 8 * 5);
+    assert_eq!(messages, 512 / 8);
+    // The last streak write of each person wins: n = 16k + 7 for the largest k.
+    let streaks = ctx.store.streaks(UserId(8)).await.expect("read");
+    assert_eq!(streaks[0].current, 503);
+}
