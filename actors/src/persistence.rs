@@ -351,6 +351,17 @@ async fn retry_due(myself: &ActorRef<PersistenceMsg>, state: &mut PersistenceSta
     if let Some(batch) = state.retrying.take() {
         commit(myself, state, batch).await;
     }
+    // Writes that arrived during the outage go next.
+    if state.retrying.is_none() && !state.pending.is_empty() {
+        let overdue = state
+            .first_pending_at
+            .is_some_and(|first| first.elapsed() >= state.settings.flush);
+        if state.pending_rows >= state.settings.batch_max || overdue {
+            flush_pending(myself, state).await;
+        } else if !state.timer_armed {
+            arm_flush_timer(myself, state);
+        }
+    }
 }
 
 /// Commits batches from the pending writes while there is a full batch or an overdue one.
@@ -636,4 +647,215 @@ fn abandon(report: &mut FlushReport, batch: Batch) {
     metrics::counter!(names::PERSISTENCE_FAILED_ROWS_TOTAL, "reason" => "abandoned")
         .increment(batch.rows.len() as u64);
     acknowledge(batch.senders, Err(PersistError::Abandoned));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::{ConversationMessage, Role, UserId};
+    use crate::testing::MemoryStore;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn message(user: i64, n: usize) -> Write {
+        Write::AppendMessage(ConversationMessage {
+            id: Uuid::now_v7(),
+            user_id: UserId(user),
+            role: Role::User,
+            content: format!("message {n}"),
+            created_at: Utc::now(),
+        })
+    }
+
+    async fn start(store: &Arc<MemoryStore>, settings: PersistenceSettings) -> PersistenceHandle {
+        PersistenceActor::start(store.clone(), settings, None)
+            .await
+            .expect("starts")
+    }
+
+    fn stored_ids(store: &MemoryStore) -> Vec<Uuid> {
+        store.with_data(|data| data.messages.values().flatten().map(|m| m.id).collect())
+    }
+
+    /// Writes `count` one-row writes concurrently; returns each sender's result.
+    async fn write_concurrently(
+        handle: &PersistenceHandle,
+        count: usize,
+    ) -> Vec<Result<(), PersistError>> {
+        let tasks: Vec<_> = (0..count)
+            .map(|n| {
+                let handle = handle.clone();
+                tokio::spawn(async move { handle.write(vec![message(1, n)]).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("writer finished"));
+        }
+        results
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_by_size_and_by_time_after_the_first_row() {
+        let store = Arc::new(MemoryStore::new());
+        let settings = PersistenceSettings {
+            batch_max: 10,
+            flush: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let handle = start(&store, settings).await;
+        let results = write_concurrently(&handle, 25).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(stored_ids(&store).len(), 25);
+        // Two full batches by size, the rest by the timer.
+        assert_eq!(store.commits(), 3);
+        // One row alone waits for the timer, then commits by itself.
+        let started = Instant::now();
+        handle.write(vec![message(1, 99)]).await.expect("written");
+        assert!(started.elapsed() >= Duration::from_millis(20));
+        assert_eq!(store.commits(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_and_every_row_lands_exactly_once() {
+        let store = Arc::new(MemoryStore::new());
+        store.fail_next_applies(4);
+        let settings = PersistenceSettings {
+            batch_max: 16,
+            ..Default::default()
+        };
+        let handle = start(&store, settings).await;
+        let results = write_concurrently(&handle, 100).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let ids = stored_ids(&store);
+        assert_eq!(ids.len(), 100);
+        assert_eq!(
+            ids.iter().collect::<HashSet<_>>().len(),
+            100,
+            "no duplicates"
+        );
+        assert_eq!(store.committed_rows(), 100, "each batch committed once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_makes_senders_wait_and_drops_nothing() {
+        let store = Arc::new(MemoryStore::new());
+        store.hold_applies();
+        let settings = PersistenceSettings {
+            batch_max: 4,
+            queue_max: 10,
+            ..Default::default()
+        };
+        let handle = start(&store, settings).await;
+        let writers: Vec<_> = (0..30)
+            .map(|n| {
+                let handle = handle.clone();
+                tokio::spawn(async move { handle.write(vec![message(2, n)]).await })
+            })
+            .collect();
+        let full = crate::testing::eventually(WAIT, || async { handle.queued_rows() == 10 });
+        assert!(full.await, "the queue fills up to queue_max");
+        tokio::time::sleep(Duration::from_secs(1)).await; // paused time: lets everything run
+        assert_eq!(
+            handle.queued_rows(),
+            10,
+            "no more than queue_max rows are accepted"
+        );
+        assert!(writers.iter().all(|w| !w.is_finished()), "senders wait");
+        store.release_applies();
+        for writer in writers {
+            assert_eq!(writer.await.expect("writer finished"), Ok(()));
+        }
+        assert_eq!(stored_ids(&store).len(), 30);
+        assert_eq!(handle.queued_rows(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_write_fails_only_its_sender() {
+        let store = Arc::new(MemoryStore::new());
+        store.refuse_rows(|row| matches!(row, Write::AppendMessage(m) if m.content == "message 3"));
+        let handle = start(&store, PersistenceSettings::default()).await;
+        let results = write_concurrently(&handle, 8).await;
+        for (n, result) in results.iter().enumerate() {
+            if n == 3 {
+                assert!(
+                    matches!(result, Err(PersistError::Rejected(_))),
+                    "{result:?}"
+                );
+            } else {
+                assert_eq!(result, &Ok(()), "write {n}");
+            }
+        }
+        assert_eq!(stored_ids(&store).len(), 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_flushes_everything_accepted() {
+        let store = Arc::new(MemoryStore::new());
+        store.fail_next_applies(2);
+        let settings = PersistenceSettings {
+            flush: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let handle = start(&store, settings).await;
+        let mut acks = Vec::new();
+        for n in 0..50 {
+            let deadline = Instant::now() + WAIT;
+            acks.push(
+                handle
+                    .submit(vec![message(3, n)], deadline)
+                    .await
+                    .expect("accepted"),
+            );
+        }
+        let report = handle.shutdown(WAIT).await.expect("flushed");
+        assert_eq!(
+            report,
+            FlushReport {
+                written_rows: 50,
+                abandoned_rows: 0
+            }
+        );
+        for ack in acks {
+            assert_eq!(ack.await, Ok(Ok(())));
+        }
+        assert_eq!(stored_ids(&store).len(), 50);
+        assert_eq!(
+            handle.write(vec![message(3, 99)]).await,
+            Err(PersistError::ShuttingDown)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_reports_what_it_could_not_write_by_the_deadline() {
+        let store = Arc::new(MemoryStore::new());
+        store.fail_next_applies(usize::MAX);
+        let settings = PersistenceSettings {
+            flush: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let handle = start(&store, settings).await;
+        let deadline = Instant::now() + WAIT;
+        let ack = handle
+            .submit(vec![message(4, 0), message(4, 1)], deadline)
+            .await
+            .expect("accepted");
+        let report = handle
+            .shutdown(Duration::from_secs(2))
+            .await
+            .expect("reported");
+        assert_eq!(
+            report,
+            FlushReport {
+                written_rows: 0,
+                abandoned_rows: 2
+            }
+        );
+        assert_eq!(ack.await, Ok(Err(PersistError::Abandoned)));
+    }
 }

@@ -304,3 +304,116 @@ async fn escalate(myself: &ActorRef<RootMsg>, state: &mut RootState, reason: Str
     state.stopped.send_replace(Some(reason.clone()));
     myself.stop(Some(reason));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::{SubmitError, TurnOutcome, RESTARTING_NOTICE};
+    use crate::domain::{Role, UserId};
+    use crate::inbound::{ChatId, Inbound};
+    use crate::ports::SystemClock;
+    use crate::testing::{EchoAgent, MemoryStore, RecordingOutbox};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_finishes_current_turns_answers_the_rest_and_flushes_everything_accepted() {
+        let store = Arc::new(MemoryStore::new());
+        let agent = EchoAgent::new();
+        let outbox = RecordingOutbox::new();
+        let settings = RootSettings::default();
+        let root = Root::start(RootArgs {
+            store: store.clone(),
+            agent: agent.clone(),
+            clock: Arc::new(SystemClock),
+            settings,
+        })
+        .await
+        .expect("starts");
+        let conversations = root.conversations();
+        let message =
+            |user: i64, text: &str| Inbound::text(UserId(user), ChatId(user), text, outbox.clone());
+        for user in 10..20 {
+            conversations
+                .submit(message(user, "hello"))
+                .await
+                .expect("accepted");
+        }
+        conversations
+            .submit(message(1, "block"))
+            .await
+            .expect("accepted");
+        assert!(agent.wait_started(WAIT, UserId(1), "block").await);
+        let queued = conversations.clone();
+        let queued_message = message(1, "queued");
+        let queued =
+            tokio::spawn(async move { queued.submit_and_wait(queued_message, WAIT).await });
+        assert!(
+            outbox
+                .wait_until(WAIT, |sent| sent
+                    .iter()
+                    .filter(|s| s.text().is_some_and(|t| t.starts_with("echo")))
+                    .count()
+                    == 10)
+                .await,
+            "the other people are answered"
+        );
+
+        let shutdown = tokio::spawn(root.shutdown(WAIT));
+        assert_eq!(queued.await.expect("joined"), Ok(TurnOutcome::ShuttingDown));
+        assert!(outbox
+            .texts_to(ChatId(1))
+            .contains(&RESTARTING_NOTICE.to_owned()));
+        agent.release(1);
+        let report = shutdown.await.expect("joined");
+        assert_eq!(report.interrupted_messages, 1);
+        assert_eq!(report.abandoned_rows, 0);
+        assert!(!report.conversations_timed_out);
+        assert!(
+            outbox
+                .texts_to(ChatId(1))
+                .contains(&"echo 0: block".to_owned()),
+            "the current turn finished"
+        );
+
+        // Every accepted write is stored: 11 users created, 11 turns with two messages each.
+        let data = store.snapshot();
+        assert_eq!(data.users.len(), 11);
+        let messages: usize = data.messages.values().map(Vec::len).sum();
+        assert_eq!(messages, 22);
+        assert!(data.messages[&UserId(1)]
+            .iter()
+            .any(|m| m.role == Role::Assistant));
+        let late = conversations.submit(message(2, "too late")).await;
+        assert!(
+            matches!(late, Err(SubmitError::ShuttingDown | SubmitError::Stopped)),
+            "{late:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_flushes_writes_still_queued_in_persistence() {
+        let store = Arc::new(MemoryStore::new());
+        let root = Root::start(RootArgs {
+            store: store.clone(),
+            agent: EchoAgent::new(),
+            clock: Arc::new(SystemClock),
+            settings: RootSettings::default(),
+        })
+        .await
+        .expect("starts");
+        store.hold_applies();
+        let persistence = root.persistence();
+        let deadline = Instant::now() + WAIT;
+        for n in 0..100 {
+            let user = crate::domain::User::new(UserId(n), chrono::Utc::now());
+            let write = vec![crate::ports::Write::UpsertUser(user)];
+            persistence.submit(write, deadline).await.expect("accepted");
+        }
+        let shutdown = tokio::spawn(root.shutdown(WAIT));
+        store.release_applies();
+        let report = shutdown.await.expect("joined");
+        assert_eq!(report.abandoned_rows, 0);
+        assert_eq!(store.snapshot().users.len(), 100);
+    }
+}
