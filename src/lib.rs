@@ -1,3 +1,14 @@
-//! placeholder
+//! # health-agent: the edges and the wiring
+//!
+//! This crate holds everything that talks to the outside world (configuration, HTTP, the
+//! database, model providers, Telegram) and wires it to the core in `health_actors`.
+//! `main.rs` only parses the command line and calls [`startup::Application`].
 
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod nutrition;
+pub mod resilience;
+pub mod startup;
 pub mod store;
+pub mod telemetry;

@@ -1,5 +1,8 @@
 //! The one integration test binary: the whole application against real PostgreSQL and fake
 //! upstreams on loopback.
 
+mod fakes;
+mod health;
 mod store_conformance;
 mod support;
+mod usda;

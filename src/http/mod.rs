@@ -1,0 +1,89 @@
+//! The warp server: `/health` and `/metrics` in every run mode (later `/api/v1` in api mode).
+//!
+//! Routes are assembled in [`routes`] so that the application and the tests serve exactly the
+//! same tree. Handlers receive only what they need ([`HttpState`]), never the whole settings.
+
+mod health;
+mod metrics_route;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use health_actors::ports::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::SecretString;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub store: Arc<dyn Store>,
+    pub metrics: PrometheusHandle,
+    pub metrics_token: Option<Arc<SecretString>>,
+    pub started: Instant,
+}
+
+/// The whole route tree, with request metrics and JSON errors for unknown routes.
+pub fn routes(state: HttpState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let health = warp::path("health").and(warp::path::end()).and(warp::get()).and(with(state.clone())).then(health::health);
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(with(state))
+        .then(metrics_route::metrics);
+
+    health
+        .map(Reply::into_response)
+        .or(metrics.map(Reply::into_response))
+        .unify()
+        .recover(recover)
+        .unify()
+        .with(warp::log::custom(record_request))
+}
+
+fn with<T: Clone + Send>(value: T) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
+    warp::any().map(move || value.clone())
+}
+
+/// Route label for metrics: the template of a known route, never a raw path (which would let a
+/// scanner create unbounded label values).
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/health" => "/health",
+        "/metrics" => "/metrics",
+        _ => "other",
+    }
+}
+
+fn record_request(info: warp::log::Info<'_>) {
+    let route = route_label(info.path());
+    let status = info.status().as_u16().to_string();
+    metrics::counter!(crate::metrics::HTTP_REQUESTS_TOTAL, "route" => route, "status" => status).increment(1);
+    metrics::histogram!(crate::metrics::HTTP_REQUEST_DURATION_SECONDS, "route" => route)
+        .record(info.elapsed().as_secs_f64());
+}
+
+/// The JSON error body every route uses: a stable code and a sentence for a person.
+pub fn error_reply(status: StatusCode, code: &str, message: &str) -> warp::reply::Response {
+    let body = serde_json::json!({ "error": code, "message": message });
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+}
+
+async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let reply = if rejection.is_not_found() {
+        error_reply(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        error_reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This address does not accept that method.",
+        )
+    } else {
+        tracing::warn!(?rejection, "unhandled rejection");
+        error_reply(StatusCode::BAD_REQUEST, "bad_request", "The request could not be understood.")
+    };
+    Ok(reply)
+}

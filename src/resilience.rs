@@ -1,0 +1,256 @@
+//! Calling services we do not control: retry with backoff and jitter (honouring `Retry-After`),
+//! and a circuit breaker per provider so that a provider that is down costs one fast failure per
+//! call instead of a timeout each.
+//!
+//! Used by the USDA client and the model adapters. Pure state machines plus a small async retry
+//! loop; the clock is passed in so that the breaker is tested without sleeping.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::metrics::{CIRCUIT_BREAKER_STATE, EXTERNAL_API_RETRIES_TOTAL};
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 3, base_delay: Duration::from_millis(250), max_delay: Duration::from_secs(8) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1-based): exponential with full jitter, or what the
+    /// server asked for in `Retry-After` (capped at `max_delay`).
+    pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(asked) = retry_after {
+            return asked.min(self.max_delay);
+        }
+        let exponential = self.base_delay.saturating_mul(1 << retry.saturating_sub(1).min(16));
+        let capped = exponential.min(self.max_delay);
+        // Full jitter: uniformly in [capped / 2, capped].
+        let jitter = jitter_fraction();
+        capped.mul_f64(0.5 + 0.5 * jitter)
+    }
+}
+
+/// A number in [0, 1) that differs between calls; good enough to spread retries, not for secrets.
+fn jitter_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    // Each RandomState is keyed afresh, so hashing the same input gives a new value each call.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u8(0);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Parses an HTTP `Retry-After` header given in seconds (the form APIs use for rate limits).
+pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
+    value?.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+/// What one attempt tells the retry loop.
+pub enum Attempt<T, E> {
+    Done(T),
+    /// Worth trying again (429, 5xx, a timeout), optionally after the server's `Retry-After`.
+    Retry(E, Option<Duration>),
+    /// Not worth trying again (4xx other than 429, a malformed answer).
+    Fail(E),
+}
+
+/// Runs `attempt` up to `policy.attempts` times, sleeping between tries.
+pub async fn retry<T, E, F, Fut>(policy: RetryPolicy, provider: &'static str, mut attempt: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt<T, E>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::Fail(error) => return Err(error),
+            Attempt::Retry(error, retry_after) => {
+                if tries >= policy.attempts {
+                    return Err(error);
+                }
+                metrics::counter!(EXTERNAL_API_RETRIES_TOTAL, "provider" => provider).increment(1);
+                tokio::time::sleep(policy.delay(tries, retry_after)).await;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// 0 closed, 1 half-open, 2 open: the value of the `circuit_breaker_state` gauge.
+    pub fn gauge_value(self) -> f64 {
+        match self {
+            Self::Closed => 0.0,
+            Self::HalfOpen => 1.0,
+            Self::Open => 2.0,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Closed { consecutive_failures: u32 },
+    Open { until: Instant },
+    /// One probe is in flight; everyone else is refused until it reports.
+    HalfOpen,
+}
+
+/// Opens after `threshold` consecutive failures, refuses calls for `cool_down`, then lets one
+/// probe through: its success closes the breaker, its failure opens it again.
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    provider: &'static str,
+    threshold: u32,
+    cool_down: Duration,
+    inner: Mutex<Inner>,
+}
+
+impl CircuitBreaker {
+    pub fn new(provider: &'static str, threshold: u32, cool_down: Duration) -> Self {
+        metrics::gauge!(CIRCUIT_BREAKER_STATE, "provider" => provider).set(BreakerState::Closed.gauge_value());
+        Self { provider, threshold: threshold.max(1), cool_down, inner: Mutex::new(Inner::Closed { consecutive_failures: 0 }) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the state half-written (every update is a
+        // single assignment), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn state(&self) -> BreakerState {
+        match *self.lock() {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { .. } => BreakerState::Open,
+            Inner::HalfOpen => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Whether a call may go out now.
+    pub fn allow(&self, now: Instant) -> bool {
+        let mut inner = self.lock();
+        match *inner {
+            Inner::Closed { .. } => true,
+            Inner::Open { until } if now >= until => {
+                *inner = Inner::HalfOpen;
+                self.publish(BreakerState::HalfOpen);
+                true
+            }
+            Inner::Open { .. } | Inner::HalfOpen => false,
+        }
+    }
+
+    pub fn record_success(&self) {
+        let mut inner = self.lock();
+        if !matches!(*inner, Inner::Closed { consecutive_failures: 0 }) {
+            *inner = Inner::Closed { consecutive_failures: 0 };
+            self.publish(BreakerState::Closed);
+        }
+    }
+
+    pub fn record_failure(&self, now: Instant) {
+        let mut inner = self.lock();
+        let next = match *inner {
+            Inner::Closed { consecutive_failures } if consecutive_failures + 1 < self.threshold => {
+                Inner::Closed { consecutive_failures: consecutive_failures + 1 }
+            }
+            _ => Inner::Open { until: now + self.cool_down },
+        };
+        let opened = matches!(next, Inner::Open { .. }) && !matches!(*inner, Inner::Open { .. });
+        *inner = next;
+        if opened {
+            tracing::warn!(provider = self.provider, cool_down_s = self.cool_down.as_secs(), "circuit breaker opened");
+            self.publish(BreakerState::Open);
+        }
+    }
+
+    fn publish(&self, state: BreakerState) {
+        metrics::gauge!(CIRCUIT_BREAKER_STATE, "provider" => self.provider).set(state.gauge_value());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_after_threshold_then_half_opens_and_closes_on_success() {
+        let breaker = CircuitBreaker::new("test", 3, Duration::from_secs(30));
+        let start = Instant::now();
+        for _ in 0..2 {
+            assert!(breaker.allow(start));
+            breaker.record_failure(start);
+        }
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        breaker.record_failure(start);
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert!(!breaker.allow(start + Duration::from_secs(29)));
+        // After the cool-down exactly one probe goes through.
+        assert!(breaker.allow(start + Duration::from_secs(30)));
+        assert!(!breaker.allow(start + Duration::from_secs(30)));
+        breaker.record_success();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        assert!(breaker.allow(start + Duration::from_secs(31)));
+    }
+
+    #[test]
+    fn a_failed_probe_opens_the_breaker_again() {
+        let breaker = CircuitBreaker::new("test", 1, Duration::from_secs(10));
+        let start = Instant::now();
+        breaker.record_failure(start);
+        assert!(breaker.allow(start + Duration::from_secs(10)));
+        breaker.record_failure(start + Duration::from_secs(10));
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert!(!breaker.allow(start + Duration::from_secs(19)));
+    }
+
+    #[test]
+    fn retry_delays_grow_honour_retry_after_and_stay_capped() {
+        let policy = RetryPolicy { attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let first = policy.delay(1, None);
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+        let fourth = policy.delay(4, None);
+        assert!(fourth >= Duration::from_millis(400) && fourth <= Duration::from_millis(800));
+        assert!(policy.delay(10, None) <= Duration::from_secs(1));
+        assert_eq!(policy.delay(1, Some(Duration::from_millis(300))), Duration::from_millis(300));
+        assert_eq!(policy.delay(1, Some(Duration::from_secs(60))), Duration::from_secs(1));
+        assert_eq!(parse_retry_after(Some(" 2 ")), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_stops_at_the_first_success_or_a_permanent_failure() {
+        let mut calls = 0;
+        let outcome: Result<u32, &str> = retry(RetryPolicy::default(), "test", || {
+            calls += 1;
+            let call = calls;
+            async move { if call < 3 { Attempt::Retry("busy", None) } else { Attempt::Done(call) } }
+        })
+        .await;
+        assert_eq!(outcome, Ok(3));
+
+        let mut calls = 0;
+        let outcome: Result<u32, &str> = retry(RetryPolicy::default(), "test", || {
+            calls += 1;
+            async { Attempt::Fail("bad request") }
+        })
+        .await;
+        assert_eq!((outcome, calls), (Err("bad request"), 1));
+    }
+}

@@ -1,0 +1,100 @@
+//! Telemetry: structured logs (tracing) and the one Prometheus metrics registry.
+//!
+//! Logs go to stdout and to a daily-rotated file under `<DATA_DIR>/logs/`, as text or JSON.
+//! Metrics are recorded through the `metrics` facade everywhere (the core crate included) and
+//! rendered by the Prometheus recorder installed here, once per process.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Layer};
+
+use crate::config::{LogFormat, TelemetrySettings};
+
+/// Keeps the log file writer alive; logs still buffered are written when it is dropped.
+pub struct TelemetryGuard {
+    _file: Option<WorkerGuard>,
+}
+
+/// Installs the global tracing subscriber. Call once, from `main`.
+pub fn init_tracing(settings: &TelemetrySettings) -> TelemetryGuard {
+    // Dependencies are noisy at debug level; keep them at info unless asked by name.
+    let directive = if settings.level.contains('=') {
+        settings.level.clone()
+    } else {
+        format!("{level},hyper=info,h2=info,rustls=info,tokio_postgres=info", level = settings.level)
+    };
+    let filter = || EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
+
+    let (file_writer, guard) = match &settings.log_dir {
+        Some(dir) => match std::fs::create_dir_all(dir) {
+            Ok(()) => {
+                let appender = tracing_appender::rolling::daily(dir, "health-agent.log");
+                let (writer, guard) = tracing_appender::non_blocking(appender);
+                (Some(writer), Some(guard))
+            }
+            Err(error) => {
+                eprintln!("warning: logs go to stdout only: cannot create {}: {error}", dir.display());
+                (None, None)
+            }
+        },
+        None => (None, None),
+    };
+
+    let json = settings.format == LogFormat::Json;
+    let stdout_layer = if json {
+        fmt::layer().json().with_filter(filter()).boxed()
+    } else {
+        fmt::layer().with_filter(filter()).boxed()
+    };
+    let file_layer = file_writer.map(|writer| {
+        if json {
+            fmt::layer().json().with_writer(writer).with_filter(filter()).boxed()
+        } else {
+            fmt::layer().with_ansi(false).with_writer(writer).with_filter(filter()).boxed()
+        }
+    });
+    // A second init (tests building several applications) keeps the first subscriber.
+    let _ = tracing_subscriber::registry().with(stdout_layer).with(file_layer).try_init();
+    TelemetryGuard { _file: guard }
+}
+
+/// Buckets for latencies in seconds, from 0.5 ms to 60 s.
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// The process-wide Prometheus recorder, installed on first use, with its upkeep task.
+///
+/// The recorder is global by nature (the `metrics` facade has one), so every `Application` in
+/// the process shares it; tests that start several applications all see one registry.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .map(PrometheusBuilder::build_recorder)
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            crate::metrics::describe();
+            let upkeep = handle.clone();
+            // Histograms are drained by upkeep; without the exporter's HTTP feature nobody else
+            // calls it. A plain thread keeps this independent of any one tokio runtime.
+            let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            });
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "metrics upkeep thread could not start");
+            }
+            handle
+        })
+        .clone()
+}
