@@ -1303,3 +1303,68 @@ async fn a_full_batch_of_mixed_writes(ctx: Ctx) {
     let streaks = ctx.store.streaks(UserId(8)).await.expect("read");
     assert_eq!(streaks[0].current, 503);
 }
+
+// ------------------------------------------------------------------------------------------
+// Throughput (not a conformance check): run by hand, in release mode, e.g.
+//   TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:55432/postgres \
+//   cargo test --release --test integration store_apply_throughput -- --ignored --nocapture
+// ------------------------------------------------------------------------------------------
+
+async fn measure_apply_throughput(backend: Backend) {
+    const BATCH: usize = 512;
+    const BATCHES: usize = 40;
+    let Some((config, target)) = fresh_target(backend).await else {
+        return;
+    };
+    let (store, _) = store::open(&config).await.expect("the store opens");
+    let batches: Vec<Vec<Write>> = (0..=BATCHES)
+        .map(|b| {
+            (0..BATCH)
+                .map(|i| {
+                    let n = u128::try_from(b * BATCH + i).unwrap_or(0);
+                    let person = i64::try_from(i % 64).unwrap_or(0) + 1;
+                    Write::InsertFoodEntry(food(
+                        person,
+                        n + 1,
+                        "2026-01-02",
+                        "2026-01-02T08:00:00Z",
+                    ))
+                })
+                .collect()
+        })
+        .collect();
+    // The first batch warms the pool and the statement cache.
+    store.apply(&batches[0]).await.expect("warm-up batch");
+    let started = std::time::Instant::now();
+    for batch in &batches[1..] {
+        store.apply(batch).await.expect("batch");
+    }
+    let elapsed = started.elapsed();
+    let rows = (BATCH * BATCHES) as f64;
+    println!(
+        "{backend:?}: {BATCHES} batches of {BATCH} food entries in {:.3} s = {:.0} rows/s ({:.2} ms per batch)",
+        elapsed.as_secs_f64(),
+        rows / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / BATCHES as f64
+    );
+    drop(store);
+    target.remove().await;
+}
+
+#[tokio::test]
+#[ignore = "a measurement, not a check: run by hand in release mode"]
+async fn store_apply_throughput_pgvector() {
+    measure_apply_throughput(Backend::Pgvector).await;
+}
+
+#[tokio::test]
+#[ignore = "a measurement, not a check: run by hand in release mode"]
+async fn store_apply_throughput_plain_postgres() {
+    measure_apply_throughput(Backend::PlainPostgres).await;
+}
+
+#[tokio::test]
+#[ignore = "a measurement, not a check: run by hand in release mode"]
+async fn store_apply_throughput_embedded() {
+    measure_apply_throughput(Backend::Embedded).await;
+}
