@@ -113,6 +113,8 @@ pub enum VectorMode {
 pub struct PostgresStore {
     pool: Pool,
     vectors: VectorMode,
+    /// Whether pgvector supports `hnsw.iterative_scan` (0.8 and later).
+    iterative_scan: bool,
     /// Search statements naming the indexed expression `embedding::vector(N)`, by N. The
     /// dimension must be a literal for the planner to match the partial index, so these are
     /// built once from [`INDEXED_DIMS`] (integers, never input).
@@ -171,15 +173,28 @@ impl PostgresStore {
             .map_err(db_error)?
             .try_get(0)
             .map_err(db_error)?;
-        drop(client);
         let vectors = if type_name == "vector" {
             VectorMode::Pgvector
         } else {
             VectorMode::InProcess
         };
+        let version: Option<String> = client
+            .query_opt(
+                "SELECT extversion FROM pg_extension WHERE extname = 'vector'",
+                &[],
+            )
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(db_error)?;
+        drop(client);
+        let iterative_scan = vectors == VectorMode::Pgvector
+            && version.as_deref().is_some_and(supports_iterative_scan);
         match vectors {
             VectorMode::Pgvector => tracing::info!(
                 vector_mode = "pgvector",
+                pgvector_version = version.as_deref().unwrap_or("unknown"),
                 "memories use pgvector: vector column, HNSW cosine indexes, ranked in SQL"
             ),
             VectorMode::InProcess => tracing::info!(
@@ -190,6 +205,7 @@ impl PostgresStore {
         let store = Self {
             pool,
             vectors,
+            iterative_scan,
             indexed_searches: indexed_searches(),
         };
         let report = MigrationReport {
@@ -233,24 +249,44 @@ impl PostgresStore {
         let dims = i32::try_from(query.len())
             .map_err(|_| StoreError::Rejected("the query vector is too long".to_owned()))?;
         let query_vector = query.to_vec();
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(db_error)?;
+        if self.iterative_scan {
+            // An HNSW scan filtered by person returns fewer than `limit` rows unless it may keep
+            // scanning (pgvector >= 0.8); strict order keeps the ranking exact.
+            transaction
+                .batch_execute("SET LOCAL hnsw.iterative_scan = strict_order")
+                .await
+                .map_err(db_error)?;
+        }
         let rows = match self
             .indexed_searches
             .iter()
             .find(|(n, _)| *n == query.len())
         {
             Some((_, sql)) => {
-                self.query(sql, &[&user.0, &embedder, &query_vector, &limit])
-                    .await?
+                let statement = transaction.prepare_cached(sql).await.map_err(db_error)?;
+                transaction
+                    .query(&statement, &[&user.0, &embedder, &query_vector, &limit])
+                    .await
+                    .map_err(db_error)?
             }
             None => {
                 let sql = "SELECT id, user_id, content, embedding::real[], embedder, created_at, \
                     1 - (embedding <=> $3::real[]::vector) FROM memories \
                     WHERE user_id = $1 AND embedder = $2 AND dims = $5 \
                     ORDER BY embedding <=> $3::real[]::vector LIMIT $4";
-                self.query(sql, &[&user.0, &embedder, &query_vector, &limit, &dims])
-                    .await?
+                let statement = transaction.prepare_cached(sql).await.map_err(db_error)?;
+                transaction
+                    .query(
+                        &statement,
+                        &[&user.0, &embedder, &query_vector, &limit, &dims],
+                    )
+                    .await
+                    .map_err(db_error)?
             }
         };
+        transaction.commit().await.map_err(db_error)?;
         rows.iter()
             .map(|row| {
                 let similarity: f64 = row.try_get(6).map_err(db_error)?;
@@ -263,6 +299,16 @@ impl PostgresStore {
             })
             .collect()
     }
+}
+
+/// Whether a pgvector version ("0.8.2") has `hnsw.iterative_scan` (0.8.0 and later).
+fn supports_iterative_scan(version: &str) -> bool {
+    let mut parts = version
+        .split('.')
+        .map(|part| part.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= (0, 8)
 }
 
 fn indexed_searches() -> Vec<(usize, String)> {
@@ -1122,6 +1168,15 @@ mod tests {
         let items = [(1, "a"), (2, "b"), (1, "c"), (3, "d")];
         let kept = last_per_key(items.iter().collect(), |item| item.0);
         assert_eq!(kept, [&(2, "b"), &(1, "c"), &(3, "d")]);
+    }
+
+    #[test]
+    fn iterative_scans_from_pgvector_0_8() {
+        assert!(supports_iterative_scan("0.8.2"));
+        assert!(supports_iterative_scan("0.10.0"));
+        assert!(supports_iterative_scan("1.0"));
+        assert!(!supports_iterative_scan("0.7.4"));
+        assert!(!supports_iterative_scan("garbage"));
     }
 
     #[test]

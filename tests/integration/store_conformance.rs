@@ -1305,6 +1305,64 @@ async fn a_full_batch_of_mixed_writes(ctx: Ctx) {
 }
 
 // ------------------------------------------------------------------------------------------
+// Starts
+// ------------------------------------------------------------------------------------------
+
+/// Two processes starting at once on an empty database: each migration is applied exactly once.
+async fn concurrent_first_starts(backend: Backend) {
+    let Some((config, target)) = fresh_target(backend).await else {
+        return;
+    };
+    let (a, b) = tokio::join!(store::open(&config), store::open(&config));
+    let (store_a, report_a) = a.expect("first start");
+    let (store_b, report_b) = b.expect("second start");
+    let mut applied = [report_a.applied, report_b.applied].concat();
+    applied.sort();
+    let expected: &[&str] = match backend {
+        Backend::Embedded => &["0001_initial"],
+        Backend::Pgvector | Backend::PlainPostgres => &["0001_initial", "0002_pgvector"],
+    };
+    assert_eq!(applied, expected);
+    store_a.ping().await.expect("ping");
+    store_b.ping().await.expect("ping");
+    drop((store_a, store_b));
+    target.remove().await;
+}
+
+#[tokio::test]
+async fn store_concurrent_first_starts_embedded() {
+    concurrent_first_starts(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn store_concurrent_first_starts_pgvector() {
+    concurrent_first_starts(Backend::Pgvector).await;
+}
+
+#[tokio::test]
+async fn store_concurrent_first_starts_plain_postgres() {
+    concurrent_first_starts(Backend::PlainPostgres).await;
+}
+
+/// Nothing listens on the port: the error says "try again later", and says it quickly.
+#[tokio::test]
+async fn store_unreachable_postgres_is_unavailable() {
+    let config = StoreConfig::Postgres {
+        url: "postgresql://postgres:secret@127.0.0.1:1/postgres".to_owned(),
+        max_connections: 2,
+    };
+    let started = std::time::Instant::now();
+    let error = match store::open(&config).await {
+        Ok(_) => panic!("nothing listens on port 1"),
+        Err(error) => error,
+    };
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(error.is_transient());
+    assert!(!error.to_string().contains("secret"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+// ------------------------------------------------------------------------------------------
 // Throughput (not a conformance check): run by hand, in release mode, e.g.
 //   TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:55432/postgres \
 //   cargo test --release --test integration store_apply_throughput -- --ignored --nocapture
