@@ -1344,6 +1344,52 @@ async fn store_concurrent_first_starts_plain_postgres() {
     concurrent_first_starts(Backend::PlainPostgres).await;
 }
 
+/// The migrations folder used as `docker-entrypoint-initdb.d` (plain SQL, no ledger), then the
+/// binary's first start: it records the migrations again without failing on existing objects.
+async fn initdb_scripts_then_first_start(backend: Backend) {
+    let Some((config, target)) = fresh_target(backend).await else {
+        return;
+    };
+    let StoreConfig::Postgres { url, .. } = &config else {
+        panic!("initdb scripts are a PostgreSQL matter");
+    };
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let connection = tokio::spawn(connection);
+    for script in [
+        include_str!("../../sql/migrations/0001_initial.sql"),
+        include_str!("../../sql/migrations/0002_pgvector.sql"),
+    ] {
+        client
+            .batch_execute(script)
+            .await
+            .expect("the script runs as plain SQL");
+    }
+    drop(client);
+    let _ = connection.await;
+    let (store, report) = store::open(&config).await.expect("the first start");
+    assert_eq!(report.applied, ["0001_initial", "0002_pgvector"]);
+    let expected = if backend == Backend::Pgvector {
+        "postgres+pgvector"
+    } else {
+        "postgres"
+    };
+    assert_eq!(report.backend, expected);
+    drop(store);
+    target.remove().await;
+}
+
+#[tokio::test]
+async fn store_initdb_scripts_then_first_start_pgvector() {
+    initdb_scripts_then_first_start(Backend::Pgvector).await;
+}
+
+#[tokio::test]
+async fn store_initdb_scripts_then_first_start_plain_postgres() {
+    initdb_scripts_then_first_start(Backend::PlainPostgres).await;
+}
+
 /// Nothing listens on the port: the error says "try again later", and says it quickly.
 #[tokio::test]
 async fn store_unreachable_postgres_is_unavailable() {
