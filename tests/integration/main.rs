@@ -3,6 +3,7 @@
 
 mod fakes;
 mod health;
+mod persistence;
 mod store_conformance;
 mod support;
 mod usda;
