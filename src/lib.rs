@@ -4,8 +4,10 @@
 //! database, model providers, Telegram) and wires it to the core in `health_actors`.
 //! `main.rs` only parses the command line and calls [`startup::Application`].
 
+pub mod chat;
 pub mod config;
 pub mod http;
+pub mod llm;
 pub mod metrics;
 pub mod nutrition;
 pub mod resilience;

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use health_agent::config::Settings;
-use health_agent::startup::{shutdown_signal, Application};
+use health_actors::domain::UserId;
+use health_agent::chat;
+use health_agent::startup::{shutdown_signal, Application, Core};
+use health_agent::nutrition::report;
 use health_agent::{store, telemetry};
 
 /// A self-hosted AI health coach on Telegram. Configuration comes from environment variables
@@ -26,6 +29,22 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets hidden, then exit.
     Config,
+    /// Estimate calories and macros of a meal description, e.g. `estimate "2 eggs and toast"`.
+    Estimate {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The meal, as a person would type it.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// Talk to the assistant from the terminal (or pipe lines in), stored in the configured
+    /// database: `echo "2 eggs" | health-agent chat`.
+    Chat {
+        /// The user id to talk as.
+        #[arg(long, default_value_t = 1)]
+        user: i64,
+    },
     /// Ask the running service's /health (on API_PORT); exit 0 when healthy. For Docker.
     Healthcheck,
 }
@@ -73,6 +92,14 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
+            Command::Estimate { json, text } => estimate(&settings, json, &text.join(" ")).await,
+            Command::Chat { user } => {
+                let core = Core::start(&settings).await?;
+                let files_dir = settings.data_dir.join("exports");
+                let outcome = chat::run(core.conversations(), UserId(user), files_dir).await;
+                core.shutdown().await;
+                Ok(outcome?)
+            }
             Command::Config | Command::Healthcheck => Ok(()),
         }
     });
@@ -83,6 +110,22 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints the estimate; fails (exit 1) when nothing in the text could be estimated.
+async fn estimate(settings: &Settings, json: bool, text: &str) -> anyhow::Result<()> {
+    let engine = health_agent::nutrition::engine_from_settings(&settings.usda)?;
+    let estimate = engine.estimate(text).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report::to_json(&estimate))?);
+    } else {
+        print!("{}", report::to_text(&estimate));
+    }
+    if estimate.has_items() {
+        Ok(())
+    } else {
+        anyhow::bail!("nothing in '{text}' could be estimated")
     }
 }
 

@@ -1,40 +1,116 @@
 //! The application: builds every component from [`Settings`], binds the HTTP server and runs
 //! until a shutdown signal, then stops in a fixed order.
 //!
-//! `Application::build` does all the fallible work (open and migrate the store, bind the port) so
-//! that a misconfiguration fails before anything is served. Tests build it with port 0 and read
-//! [`Application::address`].
+//! `Application::build` does all the fallible work (open and migrate the store, start the actor
+//! tree, bind the port) so that a misconfiguration fails before anything is served. Tests build
+//! it with port 0 and read [`Application::address`]. [`Core`] is the part without HTTP, used by
+//! the `chat` command.
+//!
+//! Shutdown order: the HTTP server stops taking requests and drains, then the actor tree stops
+//! intake, lets conversations finish their current message and flushes persistence, then the
+//! store closes.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::time::Duration;
+
 use anyhow::Context;
-use health_actors::ports::Store;
+use health_actors::conversation::{Agent, ConversationSettings, ConversationsHandle};
+use health_actors::persistence::PersistenceSettings;
+use health_actors::ports::{Store, SystemClock};
+use health_actors::root::{Root, RootArgs, RootHandle, RootSettings};
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::config::{ActorSettings, Settings};
 use crate::http::{self, HttpState};
+use crate::llm::offline::OfflineAgent;
 use crate::store::{self, MigrationReport};
 use crate::telemetry;
+
+/// Time given to conversations and persistence to finish on shutdown.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The store and the actor tree: everything but the edges.
+pub struct Core {
+    pub store: Arc<dyn Store>,
+    pub migrations: MigrationReport,
+    root: RootHandle,
+}
+
+impl Core {
+    /// Opens (and migrates) the store, builds the agent and starts the actor tree.
+    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let (store, migrations) = store::open(&settings.store)
+            .await
+            .with_context(|| format!("could not open the database ({})", describe_store(settings)))?;
+        let engine = crate::nutrition::engine_from_settings(&settings.usda)
+            .context("could not set up the USDA FoodData Central client")?;
+        let agent: Arc<dyn Agent> = Arc::new(OfflineAgent::new(Arc::new(engine)));
+        let root = Root::start(RootArgs {
+            store: store.clone(),
+            agent,
+            clock: Arc::new(SystemClock),
+            settings: root_settings(&settings.actors),
+        })
+        .await?;
+        Ok(Self { store, migrations, root })
+    }
+
+    /// Where the edges submit messages.
+    pub fn conversations(&self) -> ConversationsHandle {
+        self.root.conversations()
+    }
+
+    /// Resolves if the actor tree stops by itself (an escalated failure), with the reason.
+    pub async fn stopped(&self) -> String {
+        self.root.stopped().await
+    }
+
+    /// Stops intake, lets conversations finish, flushes persistence.
+    pub async fn shutdown(self) {
+        let report = self.root.shutdown(SHUTDOWN_DEADLINE).await;
+        if report.abandoned_rows > 0 || report.persistence_unresponsive {
+            tracing::error!(?report, "shutdown could not write everything that was accepted");
+        } else {
+            tracing::info!(?report, "actors stopped; every accepted write is committed");
+        }
+    }
+}
+
+fn root_settings(actors: &ActorSettings) -> RootSettings {
+    RootSettings {
+        conversation: ConversationSettings {
+            idle: actors.conversation_idle,
+            max_restarts: actors.max_restarts,
+            restart_window: actors.restart_window,
+            ..ConversationSettings::default()
+        },
+        persistence: PersistenceSettings {
+            batch_max: actors.persist_batch_max,
+            flush: actors.persist_flush,
+            queue_max: actors.persist_queue_max,
+            ..PersistenceSettings::default()
+        },
+    }
+}
 
 pub struct Application {
     address: SocketAddr,
     listener: TcpListener,
-    store: Arc<dyn Store>,
-    migrations: MigrationReport,
+    core: Core,
     http_state: HttpState,
     settings: Settings,
 }
 
 impl Application {
-    /// Opens the store (applying migrations) and binds `API_HOST:API_PORT`.
+    /// Opens the store (applying migrations), starts the actors and binds `API_HOST:API_PORT`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let (store, migrations) = store::open(&settings.store)
-            .await
-            .with_context(|| format!("could not open the database ({})", describe_store(&settings)))?;
+        let core = Core::start(&settings).await?;
+        let store = core.store.clone();
         let bind_to = SocketAddr::new(settings.http.host, settings.http.port);
         let listener = TcpListener::bind(bind_to).await.with_context(|| {
             format!("could not listen on {bind_to}: is another program using API_PORT {}?", bind_to.port())
@@ -54,7 +130,7 @@ impl Application {
             metrics_token: settings.http.metrics_token.clone().map(Arc::new),
             started,
         };
-        Ok(Self { address, listener, store, migrations, http_state, settings })
+        Ok(Self { address, listener, core, http_state, settings })
     }
 
     /// The address the HTTP server listens on (the real port when `API_PORT=0`).
@@ -63,26 +139,48 @@ impl Application {
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
-        self.store.clone()
+        self.core.store.clone()
     }
 
-    /// Runs until `shutdown` completes, then drains the HTTP server and closes the store.
+    pub fn conversations(&self) -> ConversationsHandle {
+        self.core.conversations()
+    }
+
+    /// Runs until `shutdown` completes (or the actor tree fails for good), then drains the HTTP
+    /// server, stops the actors in order and closes the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { address, listener, store, migrations, http_state, settings } = self;
+        let Self { address, listener, core, http_state, settings } = self;
         tracing::info!(
             %address,
-            backend = store.backend(),
-            migrations_applied = migrations.applied.len(),
+            backend = core.store.backend(),
+            migrations_applied = core.migrations.applied.len(),
             run_mode = settings.run_mode.as_str(),
             agent_model = %settings.llm.agent_model,
             "health-agent is serving: GET http://{address}/health"
         );
-        let server = warp::serve(http::routes(http_state)).incoming(listener).graceful(shutdown);
-        server.run().await;
+        let (stop_http, http_stopping) = tokio::sync::oneshot::channel::<()>();
+        let server = warp::serve(http::routes(http_state))
+            .incoming(listener)
+            .graceful(async move {
+                let _ = http_stopping.await;
+            })
+            .run();
+        let server = tokio::spawn(server);
+        let failure = tokio::select! {
+            () = shutdown => None,
+            reason = core.stopped() => Some(reason),
+        };
+        let _ = stop_http.send(());
+        if server.await.is_err() {
+            tracing::error!("the HTTP server task failed while draining");
+        }
         tracing::info!("HTTP server drained");
-        drop(store);
+        core.shutdown().await;
         tracing::info!("stopped");
-        Ok(())
+        match failure {
+            None => Ok(()),
+            Some(reason) => anyhow::bail!("the actor tree stopped by itself: {reason}"),
+        }
     }
 }
 

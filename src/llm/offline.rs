@@ -1,0 +1,721 @@
+//! The offline agent: the assistant with no model behind it, used when no LLM key is configured.
+//!
+//! Deterministic rules ([`health_actors::nutrition::classify`]) decide what a message asks for;
+//! the nutrition engine (built-in table, and USDA when a key is set) supplies every number. It
+//! logs meals ("2 eggs and toast for breakfast", "yesterday at 8am: porridge"), answers totals
+//! questions from the stored entries, sets goals, logs weight, undoes the last entry and explains
+//! itself. It never invents a number: a food it does not know is named back to the person and
+//! nothing is saved for it. Every write goes through the persistence actor and the reply that
+//! says "saved" is sent only after the commit.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
+use health_actors::conversation::{Agent, AgentError, TurnContext};
+use health_actors::domain::{FoodEntry, Goals, MealType, Nutrients, User, WeightLog};
+use health_actors::inbound::{Inbound, InboundContent};
+use health_actors::nutrition::{
+    classify, daily_kcal_target, parse_meal, DayRef, GoalNutrient, Intent, MealEstimate, Metric, Period,
+    QuestionKind,
+};
+use health_actors::ports::Write;
+use uuid::Uuid;
+
+use crate::nutrition::engine::NutritionEngine;
+
+pub const HELP: &str = "I keep track of what you eat, with honest numbers.\n\
+\n\
+• Tell me what you ate: \"2 eggs and a slice of toast\", \"150 g chicken breast with rice\", \"yesterday at 8pm: a bowl of pasta\".\n\
+• Ask: \"how much protein today?\", \"what did I eat yesterday?\", \"am I on track this week?\"\n\
+• Goals: \"my goal is 1800 kcal\", \"set my protein goal to 120 g\".\n\
+• Weight: \"I weigh 72.5 kg\".\n\
+• Made a mistake? \"undo\" removes the last entry.\n\
+\n\
+Commands: /today, /week, /goal, /weight, /undo, /settings, /help.";
+
+const WELCOME: &str = "Hi! I'm your health coach. Tell me what you eat and I'll work out the calories and macros, keep your daily totals and track your goals.";
+
+/// A namespace for ids derived from the message that created a row, so that handling the same
+/// message again (a redelivery, a replay after a crash) writes the same ids and the store ignores
+/// the duplicate.
+const ENTRY_NAMESPACE: Uuid = Uuid::from_u128(0x6d8f_1c3e_52a4_4b7e_9a0d_1f2e_3c4b_5a69);
+
+pub struct OfflineAgent {
+    engine: Arc<NutritionEngine>,
+}
+
+impl OfflineAgent {
+    pub fn new(engine: Arc<NutritionEngine>) -> Self {
+        Self { engine }
+    }
+}
+
+#[async_trait]
+impl Agent for OfflineAgent {
+    async fn handle(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound) -> Result<(), AgentError> {
+        match &inbound.content {
+            InboundContent::Text(text) => {
+                let intent = classify(text, self.engine.table());
+                self.act(ctx, inbound, intent).await
+            }
+            InboundContent::Command { name, args } => self.command(ctx, inbound, name, args).await,
+            InboundContent::Photo { caption, .. } => {
+                let mut text = String::from(
+                    "I can't look at photos yet: that needs a vision model (set OPENAI_API_KEY or ANTHROPIC_API_KEY). \
+                     Tell me in words what was on the plate, with amounts if you know them, and I'll log it.",
+                );
+                if let Some(caption) = caption.as_deref().filter(|c| !c.trim().is_empty()) {
+                    let _ = write!(text, "\n\nYour caption was: \"{}\". Send it as a message if it lists everything.", caption.trim());
+                }
+                reply(ctx, text).await
+            }
+            InboundContent::Location { .. } => {
+                reply(
+                    ctx,
+                    "Thanks! I can't work out a time zone from a location yet. Send /settings timezone followed by \
+                     your zone, e.g. /settings timezone Europe/Paris.",
+                )
+                .await
+            }
+            InboundContent::Button { .. } => {
+                reply(ctx, "That button belongs to an older message; there is nothing to do with it now.").await
+            }
+        }
+    }
+}
+
+impl OfflineAgent {
+    async fn act(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound, intent: Intent) -> Result<(), AgentError> {
+        match intent {
+            Intent::LogMeal { text, meal_type, day, time } => {
+                self.log_meal(ctx, inbound, &text, meal_type, day, time).await
+            }
+            Intent::Question { kind, period } => answer_question(ctx, kind, period).await,
+            Intent::FoodInfo { text } => self.food_info(ctx, &text).await,
+            Intent::SetGoal { nutrient, amount } => set_goal(ctx, nutrient, amount).await,
+            Intent::GoalFromProfile => goal_from_profile(ctx).await,
+            Intent::LogWeight { kg, .. } => log_weight(ctx, inbound, kg).await,
+            Intent::Undo => undo(ctx).await,
+            Intent::Help => reply(ctx, HELP).await,
+            Intent::Greeting => reply(ctx, format!("{WELCOME}\n\n{HELP}")).await,
+            Intent::Unknown => match inbound.content {
+                // "a plate of zorblax": shaped like food, so say which food is unknown (or let
+                // USDA find it) instead of answering with the help text.
+                InboundContent::Text(ref text) if looks_like_food(text) => {
+                    self.log_meal(ctx, inbound, text, None, DayRef::Today, None).await
+                }
+                _ => reply(ctx, format!("Sorry, I didn't understand that.\n\n{HELP}")).await,
+            },
+        }
+    }
+
+    async fn command(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound, name: &str, args: &str) -> Result<(), AgentError> {
+        let args = args.trim();
+        match name.to_ascii_lowercase().as_str() {
+            "start" => reply(ctx, format!("{WELCOME}\n\n{HELP}")).await,
+            "help" => reply(ctx, HELP).await,
+            "today" => answer_question(ctx, QuestionKind::Total(Metric::All), Period::Day(DayRef::Today)).await,
+            "week" => answer_question(ctx, QuestionKind::OnTrack, Period::ThisWeek).await,
+            "undo" => undo(ctx).await,
+            "goal" if args.is_empty() => show_goals(ctx).await,
+            "goal" => {
+                let intent = classify(&format!("my goal is {args}"), self.engine.table());
+                match intent {
+                    Intent::SetGoal { .. } | Intent::GoalFromProfile => self.act(ctx, inbound, intent).await,
+                    _ => reply(ctx, "Tell me the goal as a number, e.g. /goal 1800 kcal or /goal protein 120 g.").await,
+                }
+            }
+            "weight" if args.is_empty() => show_weights(ctx).await,
+            "weight" => match classify(&format!("I weigh {args}"), self.engine.table()) {
+                Intent::LogWeight { kg, .. } => log_weight(ctx, inbound, kg).await,
+                _ => reply(ctx, "Tell me your weight with its unit, e.g. /weight 72.5 kg or /weight 160 lb.").await,
+            },
+            "settings" => settings(ctx, args).await,
+            other => {
+                reply(ctx, format!("I don't know the command /{other}. Send /help to see what I can do.")).await
+            }
+        }
+    }
+
+    async fn log_meal(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        text: &str,
+        meal_type: Option<MealType>,
+        day: DayRef,
+        time: Option<NaiveTime>,
+    ) -> Result<(), AgentError> {
+        let estimate = self.engine.estimate(text).await;
+        if !estimate.has_items() {
+            return reply(ctx, unknown_sentence(&estimate, true)).await;
+        }
+        let user = ctx.user().clone();
+        let now = ctx.now();
+        let today = user.local_date(now);
+        let local_date = today - Duration::days(i64::from(day.days_ago()));
+        let meal_type = meal_type.or_else(|| time.map(meal_type_at)).or_else(|| {
+            (day == DayRef::Today).then(|| meal_type_at(now.with_timezone(&user.tz()).time()))
+        });
+        let eaten_at = eaten_at(&user, now, local_date, time, meal_type);
+        let entry = FoodEntry {
+            id: Uuid::new_v5(&ENTRY_NAMESPACE, inbound.id.as_bytes()),
+            user_id: user.id,
+            eaten_at,
+            local_date,
+            meal_type,
+            description: text.trim().to_owned(),
+            items: estimate.items.clone(),
+            total: estimate.total,
+            photo_path: None,
+            created_at: now,
+        };
+        ctx.write(vec![Write::InsertFoodEntry(entry)]).await?;
+
+        let day_total = day_total(ctx, &user, local_date).await?;
+        let mut text = String::new();
+        let when = day_label(local_date, today);
+        let _ = match meal_type {
+            Some(meal) => writeln!(text, "Saved {} ({when}):", meal.as_str()),
+            None => writeln!(text, "Saved ({when}):"),
+        };
+        for item in &estimate.items {
+            let _ = writeln!(
+                text,
+                "• {} → {} ({} g): {} [{}]",
+                item.input,
+                short_name(&item.name),
+                grams(item.grams),
+                macros_line(&item.nutrients),
+                item.source.label()
+            );
+        }
+        if estimate.items.len() > 1 {
+            let _ = writeln!(text, "Meal: {}", macros_line(&estimate.total));
+        }
+        for note in &estimate.notes {
+            let _ = writeln!(text, "Note: {note}");
+        }
+        if !estimate.unknown.is_empty() {
+            let _ = writeln!(text, "{}", unknown_sentence(&estimate, false));
+        }
+        let _ = write!(text, "{}", goal_line(&user.goals, &day_total, &when));
+        reply(ctx, text).await
+    }
+
+    async fn food_info(&self, ctx: &mut TurnContext<'_>, text: &str) -> Result<(), AgentError> {
+        let estimate = self.engine.estimate(text).await;
+        if !estimate.has_items() {
+            return reply(ctx, unknown_sentence(&estimate, false)).await;
+        }
+        let mut out = String::new();
+        for item in &estimate.items {
+            let _ = writeln!(
+                out,
+                "{} ({} g of {}): {} [{}]",
+                item.input,
+                grams(item.grams),
+                short_name(&item.name),
+                macros_line(&item.nutrients),
+                item.source.label()
+            );
+        }
+        if !estimate.unknown.is_empty() {
+            let _ = writeln!(out, "{}", unknown_sentence(&estimate, false));
+        }
+        out.push_str("Nothing was logged. Tell me \"I had ...\" to log it.");
+        reply(ctx, out).await
+    }
+}
+
+/// Every part of the text has an amount ("a plate of X", "200 g of Y"): it reads as food even
+/// when no food in it is known.
+fn looks_like_food(text: &str) -> bool {
+    let items = parse_meal(text, &|_| false);
+    !items.is_empty() && items.iter().all(|item| !item.name.is_empty() && (item.quantity.is_some() || item.unit.is_some()))
+}
+
+async fn reply(ctx: &mut TurnContext<'_>, text: impl Into<String>) -> Result<(), AgentError> {
+    // A delivery failure is logged and counted by the context; the turn itself succeeded.
+    let _ = ctx.reply(text).await;
+    Ok(())
+}
+
+/// "I don't know 'X' yet: ..." for every unknown item.
+fn unknown_sentence(estimate: &MealEstimate, nothing_saved: bool) -> String {
+    let names: Vec<String> = estimate.unknown.iter().map(|name| format!("'{}'", name.trim())).collect();
+    let mut text = match names.len() {
+        0 => "I couldn't find a food in that.".to_owned(),
+        1 => format!("I don't know {} yet: can you give grams or a similar food?", names[0]),
+        _ => format!("I don't know {} yet: can you give grams or similar foods?", join_and(&names)),
+    };
+    text.push_str(if nothing_saved { " Nothing was saved." } else { " Nothing was counted for it." });
+    text
+}
+
+fn join_and(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The food's USDA description without its qualifiers: "Egg, whole, raw, fresh" → "egg, whole".
+fn short_name(name: &str) -> String {
+    let parts: Vec<&str> = name.split(',').map(str::trim).take(2).collect();
+    parts.join(", ").to_lowercase()
+}
+
+fn grams(value: f64) -> String {
+    if value >= 10.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+fn macro_amount(value: f64) -> String {
+    if value >= 10.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+fn macros_line(n: &Nutrients) -> String {
+    format!(
+        "{:.0} kcal · P {} g · C {} g · F {} g",
+        n.kcal,
+        macro_amount(n.protein_g),
+        macro_amount(n.carbs_g),
+        macro_amount(n.fat_g)
+    )
+}
+
+fn day_label(date: NaiveDate, today: NaiveDate) -> String {
+    match (today - date).num_days() {
+        0 => "today".into(),
+        1 => "yesterday".into(),
+        _ => date.format("%A %-d %B").to_string(),
+    }
+}
+
+/// The meal a local time of day most likely is.
+fn meal_type_at(time: NaiveTime) -> MealType {
+    match time.hour() {
+        5..=10 => MealType::Breakfast,
+        11..=14 => MealType::Lunch,
+        17..=21 => MealType::Dinner,
+        _ => MealType::Snack,
+    }
+}
+
+/// When the meal was eaten: the stated time on that local day; else now (today) or a typical
+/// time for the meal (another day).
+fn eaten_at(user: &User, now: DateTime<Utc>, date: NaiveDate, time: Option<NaiveTime>, meal: Option<MealType>) -> DateTime<Utc> {
+    let today = user.local_date(now);
+    let time = match time {
+        Some(time) => time,
+        None if date == today => return now,
+        None => match meal {
+            Some(MealType::Breakfast) => NaiveTime::from_hms_opt(8, 0, 0),
+            Some(MealType::Lunch) => NaiveTime::from_hms_opt(12, 30, 0),
+            Some(MealType::Dinner) => NaiveTime::from_hms_opt(19, 0, 0),
+            Some(MealType::Snack) | None => NaiveTime::from_hms_opt(12, 0, 0),
+        }
+        .unwrap_or_default(),
+    };
+    user.tz()
+        .from_local_datetime(&date.and_time(time))
+        .earliest()
+        .map(|at| at.with_timezone(&Utc))
+        .unwrap_or(now)
+}
+
+async fn day_total(ctx: &TurnContext<'_>, user: &User, date: NaiveDate) -> Result<Nutrients, AgentError> {
+    let entries = ctx.store().food_entries(user.id, date, date).await?;
+    Ok(Nutrients::sum(entries.iter().map(|entry| &entry.total)))
+}
+
+/// "Today: 1,240 of 1,800 kcal (560 left)." or the total with a hint to set a goal.
+fn goal_line(goals: &Goals, total: &Nutrients, when: &str) -> String {
+    let mut when_title = when.to_owned();
+    if let Some(first) = when_title.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    match goals.kcal {
+        Some(goal) if total.kcal <= goal => format!(
+            "{when_title}: {:.0} of {goal:.0} kcal ({:.0} left) · P {} g · C {} g · F {} g.",
+            total.kcal,
+            goal - total.kcal,
+            macro_amount(total.protein_g),
+            macro_amount(total.carbs_g),
+            macro_amount(total.fat_g)
+        ),
+        Some(goal) => format!(
+            "{when_title}: {:.0} of {goal:.0} kcal ({:.0} over) · P {} g · C {} g · F {} g.",
+            total.kcal,
+            total.kcal - goal,
+            macro_amount(total.protein_g),
+            macro_amount(total.carbs_g),
+            macro_amount(total.fat_g)
+        ),
+        None => format!(
+            "{when_title}: {}. No daily goal yet: tell me one, e.g. \"my goal is 1800 kcal\".",
+            macros_line(total)
+        ),
+    }
+}
+
+/// The local dates a period covers, up to today.
+fn period_dates(period: Period, today: NaiveDate) -> (NaiveDate, NaiveDate, &'static str) {
+    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    match period {
+        Period::Day(day) => {
+            let date = today - Duration::days(i64::from(day.days_ago()));
+            (date, date, "day")
+        }
+        Period::ThisWeek => (monday, today, "this week"),
+        Period::LastWeek => (monday - Duration::days(7), monday - Duration::days(1), "last week"),
+    }
+}
+
+async fn answer_question(ctx: &mut TurnContext<'_>, kind: QuestionKind, period: Period) -> Result<(), AgentError> {
+    let user = ctx.user().clone();
+    let today = user.local_date(ctx.now());
+    let (from, to, span) = period_dates(period, today);
+    let entries = ctx.store().food_entries(user.id, from, to).await?;
+    let total = Nutrients::sum(entries.iter().map(|entry| &entry.total));
+    let label = if span == "day" { day_label(from, today) } else { span.to_owned() };
+    let text = match kind {
+        _ if entries.is_empty() => format!("Nothing is logged for {label} yet."),
+        QuestionKind::Total(metric) => {
+            let amount = match metric {
+                Metric::Kcal => format!("{:.0} kcal", total.kcal),
+                Metric::Protein => format!("{} g of protein", macro_amount(total.protein_g)),
+                Metric::Carbs => format!("{} g of carbohydrates", macro_amount(total.carbs_g)),
+                Metric::Fat => format!("{} g of fat", macro_amount(total.fat_g)),
+                Metric::Fiber => format!("{} g of fiber", macro_amount(total.fiber_g)),
+                Metric::All => {
+                    let mut text = String::new();
+                    for entry in &entries {
+                        let meal = entry.meal_type.map(|m| format!("{}: ", m.as_str())).unwrap_or_default();
+                        let _ = writeln!(text, "• {meal}{} — {:.0} kcal", entry.description, entry.total.kcal);
+                    }
+                    let goal = goal_line(&user.goals, &total, &label);
+                    return reply(ctx, format!("{text}{goal}")).await;
+                }
+            };
+            let goal = goal_for_metric(&user.goals, metric)
+                .map(|goal| format!(" (goal {goal:.0})"))
+                .unwrap_or_default();
+            format!("{} you had {amount}{goal}, from {} logged {}.", capitalise(&label), entries.len(), plural(entries.len(), "entry", "entries"))
+        }
+        QuestionKind::Diary => {
+            let mut text = format!("{}:\n", capitalise(&label));
+            for entry in &entries {
+                let day = if from == to { String::new() } else { format!("{} ", entry.local_date.format("%a")) };
+                let meal = entry.meal_type.map(|m| format!("{}: ", m.as_str())).unwrap_or_default();
+                let _ = writeln!(text, "• {day}{meal}{} — {:.0} kcal", entry.description, entry.total.kcal);
+            }
+            let _ = write!(text, "Total: {}.", macros_line(&total));
+            text
+        }
+        QuestionKind::OnTrack => on_track(&user.goals, &entries, from, to, &label),
+    };
+    reply(ctx, text).await
+}
+
+fn on_track(goals: &Goals, entries: &[FoodEntry], from: NaiveDate, to: NaiveDate, label: &str) -> String {
+    let days_logged: std::collections::BTreeSet<NaiveDate> = entries.iter().map(|e| e.local_date).collect();
+    let total = Nutrients::sum(entries.iter().map(|entry| &entry.total));
+    let mut text = String::new();
+    let mut date = from;
+    while date <= to {
+        let kcal: f64 = entries.iter().filter(|e| e.local_date == date).map(|e| e.total.kcal).sum();
+        let bar = if days_logged.contains(&date) { format!("{kcal:.0} kcal") } else { "nothing logged".into() };
+        let _ = writeln!(text, "{}: {bar}", date.format("%a %-d"));
+        date += Duration::days(1);
+    }
+    let average = total.kcal / days_logged.len().max(1) as f64;
+    match goals.kcal {
+        Some(goal) => {
+            let verdict = if average <= goal * 1.05 && average >= goal * 0.8 {
+                "you're on track"
+            } else if average > goal * 1.05 {
+                "you're above your goal"
+            } else {
+                "you're well under your goal (make sure you log everything)"
+            };
+            let _ = write!(
+                text,
+                "Average {average:.0} kcal a day over {} logged {} against a goal of {goal:.0}: {verdict}.",
+                days_logged.len(),
+                plural(days_logged.len(), "day", "days")
+            );
+        }
+        None => {
+            let _ = write!(
+                text,
+                "Average {average:.0} kcal a day over {} logged {} {label}. Set a goal (\"my goal is 1800 kcal\") and I'll tell you how you're doing.",
+                days_logged.len(),
+                plural(days_logged.len(), "day", "days")
+            );
+        }
+    }
+    text
+}
+
+fn goal_for_metric(goals: &Goals, metric: Metric) -> Option<f64> {
+    match metric {
+        Metric::Kcal => goals.kcal,
+        Metric::Protein => goals.protein_g,
+        Metric::Carbs => goals.carbs_g,
+        Metric::Fat => goals.fat_g,
+        Metric::Fiber | Metric::All => None,
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn plural(count: usize, one: &'static str, many: &'static str) -> &'static str {
+    if count == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+async fn set_goal(ctx: &mut TurnContext<'_>, nutrient: GoalNutrient, amount: f64) -> Result<(), AgentError> {
+    let (range, name, unit) = match nutrient {
+        GoalNutrient::Kcal => (800.0..=6000.0, "calorie", "kcal"),
+        GoalNutrient::Protein => (10.0..=400.0, "protein", "g"),
+        GoalNutrient::Carbs => (10.0..=900.0, "carbohydrate", "g"),
+        GoalNutrient::Fat => (10.0..=400.0, "fat", "g"),
+    };
+    if !range.contains(&amount) {
+        return reply(
+            ctx,
+            format!(
+                "{amount:.0} {unit} a day doesn't look like a safe {name} goal; I can set one between {:.0} and {:.0} {unit}.",
+                range.start(),
+                range.end()
+            ),
+        )
+        .await;
+    }
+    let mut user = ctx.user().clone();
+    match nutrient {
+        GoalNutrient::Kcal => user.goals.kcal = Some(amount),
+        GoalNutrient::Protein => user.goals.protein_g = Some(amount),
+        GoalNutrient::Carbs => user.goals.carbs_g = Some(amount),
+        GoalNutrient::Fat => user.goals.fat_g = Some(amount),
+    }
+    ctx.save_user(user).await?;
+    reply(ctx, format!("Saved: your daily {name} goal is {amount:.0} {unit}.")).await
+}
+
+async fn show_goals(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
+    let goals = ctx.user().goals;
+    let show = |value: Option<f64>, unit: &str| value.map(|v| format!("{v:.0} {unit}")).unwrap_or_else(|| "not set".into());
+    let text = format!(
+        "Your daily goals:\n• energy: {}\n• protein: {}\n• carbohydrates: {}\n• fat: {}\nChange one with e.g. /goal 1800 kcal or /goal protein 120 g.",
+        show(goals.kcal, "kcal"),
+        show(goals.protein_g, "g"),
+        show(goals.carbs_g, "g"),
+        show(goals.fat_g, "g")
+    );
+    reply(ctx, text).await
+}
+
+async fn goal_from_profile(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
+    let profile = ctx.user().profile.clone();
+    let Some(target) = daily_kcal_target(&profile) else {
+        let mut missing = Vec::new();
+        if profile.age_years.is_none() {
+            missing.push("age");
+        }
+        if profile.sex.is_none() {
+            missing.push("sex");
+        }
+        if profile.height_cm.is_none() {
+            missing.push("height");
+        }
+        if profile.weight_kg.is_none() {
+            missing.push("weight");
+        }
+        if profile.activity.is_none() {
+            missing.push("activity level");
+        }
+        if profile.goal.is_none() {
+            missing.push("whether you want to lose, keep or gain weight");
+        }
+        let missing: Vec<String> = missing.into_iter().map(String::from).collect();
+        return reply(
+            ctx,
+            format!(
+                "To work out a goal I need your {}. Meanwhile you can set one directly: \"my goal is 1800 kcal\".",
+                join_and(&missing)
+            ),
+        )
+        .await;
+    };
+    let mut user = ctx.user().clone();
+    user.goals.kcal = Some(target.target_kcal);
+    ctx.save_user(user).await?;
+    reply(
+        ctx,
+        format!(
+            "Saved: {:.0} kcal a day. Your resting energy is about {:.0} kcal (Mifflin-St Jeor), {:.0} with your activity, adjusted for your goal.",
+            target.target_kcal, target.bmr_kcal, target.maintenance_kcal
+        ),
+    )
+    .await
+}
+
+async fn log_weight(ctx: &mut TurnContext<'_>, inbound: &Inbound, kg: f64) -> Result<(), AgentError> {
+    if !(20.0..=400.0).contains(&kg) {
+        return reply(ctx, format!("{kg:.1} kg doesn't look right; tell me your weight with its unit, e.g. 72.5 kg or 160 lb.")).await;
+    }
+    let now = ctx.now();
+    let user_id = ctx.user().id;
+    let previous = ctx.store().weights(user_id, now - Duration::days(3650), now).await?;
+    let log = WeightLog { id: Uuid::new_v5(&ENTRY_NAMESPACE, inbound.id.as_bytes()), user_id, kg, logged_at: now };
+    ctx.write(vec![Write::InsertWeight(log)]).await?;
+    let mut user = ctx.user().clone();
+    user.profile.weight_kg = Some(kg);
+    ctx.save_user(user).await?;
+    let change = previous
+        .last()
+        .map(|last| {
+            let delta = kg - last.kg;
+            if delta.abs() < 0.05 {
+                format!(" Same as on {}.", last.logged_at.format("%-d %B"))
+            } else {
+                format!(" That's {}{:.1} kg since {}.", if delta > 0.0 { "+" } else { "−" }, delta.abs(), last.logged_at.format("%-d %B"))
+            }
+        })
+        .unwrap_or_default();
+    reply(ctx, format!("Saved your weight: {kg:.1} kg.{change}")).await
+}
+
+async fn show_weights(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
+    let now = ctx.now();
+    let weights = ctx.store().weights(ctx.user().id, now - Duration::days(90), now).await?;
+    if weights.is_empty() {
+        return reply(ctx, "No weight logged in the last 90 days. Send e.g. /weight 72.5 kg.").await;
+    }
+    let mut text = String::from("Your weight, last 90 days:\n");
+    for log in weights.iter().rev().take(10).rev() {
+        let _ = writeln!(text, "• {}: {:.1} kg", log.logged_at.format("%-d %b"), log.kg);
+    }
+    reply(ctx, text.trim_end().to_owned()).await
+}
+
+async fn undo(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
+    let user = ctx.user().clone();
+    let Some(entry) = ctx.store().last_food_entry(user.id).await? else {
+        return reply(ctx, "There's nothing to undo: no food is logged.").await;
+    };
+    ctx.write(vec![Write::DeleteFoodEntry { user_id: user.id, id: entry.id }]).await?;
+    let today = user.local_date(ctx.now());
+    let total = day_total(ctx, &user, entry.local_date).await?;
+    let when = day_label(entry.local_date, today);
+    reply(
+        ctx,
+        format!(
+            "Removed \"{}\" ({:.0} kcal, {when}).\n{}",
+            entry.description,
+            entry.total.kcal,
+            goal_line(&user.goals, &total, &when)
+        ),
+    )
+    .await
+}
+
+async fn settings(ctx: &mut TurnContext<'_>, args: &str) -> Result<(), AgentError> {
+    let mut words = args.split_whitespace();
+    match (words.next().map(str::to_ascii_lowercase).as_deref(), words.next()) {
+        (Some("timezone" | "tz" | "time_zone"), Some(zone)) => match zone.parse::<chrono_tz::Tz>() {
+            Ok(tz) => {
+                let mut user = ctx.user().clone();
+                user.timezone = tz.name().to_owned();
+                ctx.save_user(user).await?;
+                let local = ctx.now().with_timezone(&tz);
+                reply(ctx, format!("Saved: your time zone is {} (it's {} there now).", tz.name(), local.format("%H:%M on %A"))).await
+            }
+            Err(_) => reply(ctx, format!("I don't know the time zone '{zone}'. Use a name like Europe/Paris or America/New_York.")).await,
+        },
+        _ => {
+            let user = ctx.user();
+            let text = format!(
+                "Your settings:\n• time zone: {}\n• units: {}\nChange the time zone with /settings timezone Europe/Paris.",
+                user.timezone,
+                match user.profile.units {
+                    health_actors::domain::Units::Metric => "metric",
+                    health_actors::domain::Units::Imperial => "imperial",
+                }
+            );
+            reply(ctx, text).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meal_types_follow_the_time_of_day() {
+        let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
+        assert_eq!(meal_type_at(at(8)), MealType::Breakfast);
+        assert_eq!(meal_type_at(at(13)), MealType::Lunch);
+        assert_eq!(meal_type_at(at(19)), MealType::Dinner);
+        assert_eq!(meal_type_at(at(23)), MealType::Snack);
+    }
+
+    #[test]
+    fn goal_line_counts_down_or_asks_for_a_goal() {
+        let total = Nutrients { kcal: 1240.0, protein_g: 80.0, carbs_g: 120.0, fat_g: 40.0, fiber_g: 10.0 };
+        let goals = Goals { kcal: Some(1800.0), ..Goals::default() };
+        assert!(goal_line(&goals, &total, "today").starts_with("Today: 1240 of 1800 kcal (560 left)"));
+        assert!(goal_line(&Goals::default(), &total, "today").contains("No daily goal yet"));
+    }
+
+    #[test]
+    fn past_meals_get_a_typical_time_in_the_persons_zone() {
+        let mut user = User::new(health_actors::domain::UserId(1), Utc::now());
+        user.timezone = "Europe/Paris".into();
+        let now: DateTime<Utc> = "2026-06-10T12:00:00Z".parse().unwrap();
+        let yesterday = NaiveDate::from_ymd_opt(2026, 6, 9).unwrap();
+        let at = eaten_at(&user, now, yesterday, None, Some(MealType::Breakfast));
+        assert_eq!(at, "2026-06-09T06:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        let at = eaten_at(&user, now, yesterday, NaiveTime::from_hms_opt(20, 0, 0), None);
+        assert_eq!(at, "2026-06-09T18:00:00Z".parse::<DateTime<Utc>>().unwrap());
+    }
+
+    #[test]
+    fn amounts_make_unknown_text_read_as_food() {
+        assert!(looks_like_food("a plate of zorblax"));
+        assert!(looks_like_food("200 g of quinotto"));
+        assert!(!looks_like_food("what's the weather like"));
+    }
+
+    #[test]
+    fn unknown_foods_are_named_back() {
+        let estimate = MealEstimate { items: vec![], unknown: vec!["zorblax".into()], total: Nutrients::default(), notes: vec![] };
+        assert_eq!(
+            unknown_sentence(&estimate, true),
+            "I don't know 'zorblax' yet: can you give grams or a similar food? Nothing was saved."
+        );
+    }
+}
