@@ -1,6 +1,7 @@
 //! The one integration test binary: the whole application against real PostgreSQL and fake
 //! upstreams on loopback.
 
+mod agent;
 mod fakes;
 mod health;
 mod persistence;

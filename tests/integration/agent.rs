@@ -1,0 +1,152 @@
+//! The offline agent end to end: the real actor tree, the real stores, the `chat` binary.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use health_actors::conversation::TurnOutcome;
+use health_actors::domain::UserId;
+use health_actors::inbound::{ChatId, Inbound, InboundContent};
+use health_actors::ports::Outbox;
+use health_actors::testing::RecordingOutbox;
+use health_agent::startup::Core;
+
+use crate::support::app::test_settings;
+use crate::support::db::{database_url, TestDatabase};
+
+const TURN: Duration = Duration::from_secs(30);
+
+async fn say(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, text: &str) -> String {
+    let reply: Arc<dyn Outbox> = outbox.clone();
+    let before = outbox.texts_to(ChatId(user)).len();
+    let inbound = Inbound::text(UserId(user), ChatId(user), text, reply);
+    let outcome = core.conversations().submit_and_wait(inbound, TURN).await.unwrap();
+    assert_eq!(outcome, TurnOutcome::Answered);
+    outbox.texts_to(ChatId(user))[before..].join("\n")
+}
+
+/// The conversation behaviours, against whichever store `extra` selects.
+async fn logs_answers_and_undoes(extra: &[(&str, &str)]) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let core = Core::start(&test_settings(data_dir.path(), extra)).await.unwrap();
+    let outbox = RecordingOutbox::new();
+    let user = 4242;
+
+    let reply = say(&core, &outbox, user, "2 eggs and a slice of toast").await;
+    assert!(reply.contains("143 kcal"), "{reply}");
+    assert!(reply.contains("[built-in table]"), "{reply}");
+    let today = Utc::now().date_naive();
+    let from = today - chrono::Duration::days(1);
+    let to = today + chrono::Duration::days(1);
+    let entries = core.store.food_entries(UserId(user), from, to).await.unwrap();
+    assert_eq!(entries.len(), 1, "the reply came after the commit");
+    assert_eq!(entries[0].items.len(), 2);
+
+    let reply = say(&core, &outbox, user, "my goal is 1800 kcal").await;
+    assert!(reply.contains("1800 kcal"), "{reply}");
+    assert_eq!(core.store.user(UserId(user)).await.unwrap().unwrap().goals.kcal, Some(1800.0));
+
+    let reply = say(&core, &outbox, user, "how much protein today?").await;
+    assert!(reply.contains("15 g of protein"), "{reply}");
+
+    let reply = say(&core, &outbox, user, "a plate of zorblax").await;
+    assert!(reply.contains("I don't know") && reply.contains("zorblax") && reply.contains("Nothing was saved"), "{reply}");
+    assert_eq!(core.store.food_entries(UserId(user), from, to).await.unwrap().len(), 1, "nothing saved for an unknown food");
+
+    let reply = say(&core, &outbox, user, "undo").await;
+    assert!(reply.contains("Removed"), "{reply}");
+    assert!(core.store.food_entries(UserId(user), from, to).await.unwrap().is_empty());
+
+    core.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_offline_agent_on_the_embedded_store() {
+    logs_answers_and_undoes(&[]).await;
+}
+
+#[tokio::test]
+async fn the_offline_agent_on_postgres() {
+    let Some(url) = database_url("TEST_DATABASE_URL") else { return };
+    let database = TestDatabase::create(&url).await.unwrap();
+    logs_answers_and_undoes(&[("DATABASE_URL", database.url())]).await;
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn handling_the_same_message_twice_saves_one_entry() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let core = Core::start(&test_settings(data_dir.path(), &[])).await.unwrap();
+    let outbox = RecordingOutbox::new();
+    let reply: Arc<dyn Outbox> = outbox.clone();
+    let inbound = Inbound::new(UserId(7), ChatId(7), InboundContent::Text("a banana".into()), reply);
+    for _ in 0..2 {
+        let outcome = core.conversations().submit_and_wait(inbound.clone(), TURN).await.unwrap();
+        assert_eq!(outcome, TurnOutcome::Answered);
+    }
+    let today = Utc::now().date_naive();
+    let entries = core
+        .store
+        .food_entries(UserId(7), today - chrono::Duration::days(1), today + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "the entry id derives from the message id");
+    core.shutdown().await;
+}
+
+fn chat(data_dir: &std::path::Path, input: &str) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_health-agent"))
+        .arg("chat")
+        .env_clear()
+        .env("DATA_DIR", data_dir)
+        .env("LOG_LEVEL", "warn")
+        .current_dir(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn chat_works_in_scripts_and_keeps_what_it_saved() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (ok, out) = chat(data_dir.path(), "2 eggs\n");
+    assert!(ok);
+    assert!(out.contains("Saved") && out.contains("143 kcal"), "{out}");
+    // A second process reads it back from the embedded database.
+    let (ok, out) = chat(data_dir.path(), "/today\n");
+    assert!(ok);
+    assert!(out.contains("2 eggs") && out.contains("143 kcal"), "{out}");
+}
+
+#[test]
+fn estimate_prints_json_and_fails_when_nothing_is_known() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_health-agent"))
+        .args(["estimate", "--json", "a cup of rice and 2 eggs"])
+        .env_clear()
+        .env("DATA_DIR", data_dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["items"].as_array().unwrap().len(), 2);
+    assert_eq!(json["total"]["kcal"], 348.0);
+    assert_eq!(json["items"][0]["source"], "built_in");
+    assert!(json["unknown"].as_array().unwrap().is_empty());
+
+    let output = Command::new(env!("CARGO_BIN_EXE_health-agent"))
+        .args(["estimate", "zorblax"])
+        .env_clear()
+        .env("DATA_DIR", data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("I don't know 'zorblax'"));
+}
