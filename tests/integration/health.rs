@@ -144,3 +144,58 @@ mod plain_http {
         response
     }
 }
+
+#[tokio::test]
+async fn health_on_postgres_with_and_without_pgvector_and_a_second_start_applies_nothing() {
+    for (variable, backend) in [("TEST_DATABASE_URL", "postgres+pgvector"), ("TEST_PLAIN_DATABASE_URL", "postgres")] {
+        let Some(url) = crate::support::db::database_url(variable) else { continue };
+        let database = crate::support::db::TestDatabase::create(&url).await.unwrap();
+        let app = spawn_app(&[("DATABASE_URL", database.url())]).await;
+        let body: serde_json::Value = app.get("/health").await.json().await.unwrap();
+        assert_eq!(body["status"], "healthy");
+        assert_eq!(body["backend"], backend);
+        app.stop().await.unwrap();
+
+        let report = health_agent::store::migrate(&health_agent::store::StoreConfig::Postgres {
+            url: database.url().to_owned(),
+            max_connections: 2,
+        })
+        .await
+        .unwrap();
+        assert!(report.applied.is_empty(), "a second start applied {:?}", report.applied);
+        let app = spawn_app(&[("DATABASE_URL", database.url())]).await;
+        assert_eq!(app.get("/health").await.status(), 200);
+        app.stop().await.unwrap();
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn health_is_degraded_while_the_database_is_away_and_recovers() {
+    use crate::support::proxy::{url_address, CuttableProxy};
+    let Some(url) = crate::support::db::database_url("TEST_PLAIN_DATABASE_URL") else { return };
+    let database = crate::support::db::TestDatabase::create(&url).await.unwrap();
+    let proxy = CuttableProxy::start(url_address(database.url())).await;
+    let app = spawn_app(&[("DATABASE_URL", &proxy.rewrite_url(database.url()))]).await;
+    assert_eq!(app.get("/health").await.status(), 200);
+
+    proxy.cut();
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["database"], "unavailable");
+    assert!(body["error"].as_str().unwrap().contains("database"), "{body}");
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if app.get("/health").await.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/health did not recover within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await.unwrap();
+    database.drop_database().await;
+}
