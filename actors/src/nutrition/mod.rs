@@ -1,1 +1,25 @@
 //! Meal text parsing, the built-in food table and nutrient estimation (pure code, no I/O).
+//!
+//! The offline product must give honest numbers with no API key: a person types what they ate,
+//! [`estimate_meal`] parses it ([`parser`]), finds each food in a [`FoodTable`] of USDA
+//! FoodData Central values ([`table`]), converts amounts to grams through the food's own
+//! portions and density ([`units`]) and adds up. [`intent`] classifies a chat message for the
+//! offline agent, and [`energy`] computes a daily energy target from a profile.
+//!
+//! Everything here is deterministic and side-effect free, so it is tested in-module and
+//! benchmarked by `benches/nutrition.rs` against the Nutrition5k text meals.
+
+pub mod energy;
+pub mod estimate;
+pub mod intent;
+pub mod parser;
+pub mod table;
+mod text;
+pub mod units;
+
+pub use energy::{daily_kcal_target, EnergyTarget};
+pub use estimate::{estimate_meal, MealEstimate};
+pub use intent::{classify, DayRef, GoalNutrient, Intent, Metric, Period, QuestionKind};
+pub use parser::{parse_meal, ParsedItem};
+pub use table::{Dataset, Food, FoodMatch, FoodSource, FoodTable, FoodTableError, Portion};
+pub use units::{resolve_amount, PortionBasis, ResolvedAmount, Size, Unit};

@@ -1,0 +1,163 @@
+//! Meal text -> items with grams and nutrients, totals, and what could not be estimated.
+//!
+//! This is the pure heart of the offline nutrition path: parse the text, find each food,
+//! turn its amount into grams through that food's own portions, and add up. A food the table
+//! does not know is listed in `unknown` and contributes nothing: the product never invents a
+//! number. Each item carries a confidence that drops for fuzzy matches and assumed portions.
+
+use crate::domain::{FoodItem, Grams, Nutrients, NutritionSource};
+
+use super::parser::{parse_meal, ParsedItem};
+use super::table::FoodTable;
+use super::units::{resolve_amount, PortionBasis};
+
+/// The estimate for one meal description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MealEstimate {
+    pub items: Vec<FoodItem>,
+    /// The items (as written) that no food matched; nothing was counted for them.
+    pub unknown: Vec<String>,
+    pub total: Nutrients,
+    /// Assumptions a person should know about ("no 'slice' for banana: used a medium one").
+    pub notes: Vec<String>,
+}
+
+impl MealEstimate {
+    /// True when at least one item was estimated.
+    pub fn has_items(&self) -> bool {
+        !self.items.is_empty()
+    }
+}
+
+/// Estimates every item of `text` with `table`.
+pub fn estimate_meal(text: &str, table: &FoodTable) -> MealEstimate {
+    let parsed = parse_meal(text, &|name| table.knows_name(name));
+    let mut estimate = MealEstimate {
+        items: Vec::new(),
+        unknown: Vec::new(),
+        total: Nutrients::default(),
+        notes: Vec::new(),
+    };
+    for item in parsed {
+        match estimate_item(&item, table) {
+            Ok((food_item, note)) => {
+                if let Some(note) = note {
+                    estimate.notes.push(note);
+                }
+                estimate.items.push(food_item);
+            }
+            Err(reason) => {
+                if let Some(reason) = reason {
+                    estimate.notes.push(reason);
+                }
+                let label = if item.input.is_empty() {
+                    item.name.clone()
+                } else {
+                    item.input.clone()
+                };
+                estimate.unknown.push(label);
+            }
+        }
+    }
+    estimate.total = Nutrients::sum(estimate.items.iter().map(|item| &item.nutrients));
+    estimate
+}
+
+/// One parsed item -> a food item (and maybe a note), or `Err(optional reason)` when unknown.
+fn estimate_item(
+    item: &ParsedItem,
+    table: &FoodTable,
+) -> Result<(FoodItem, Option<String>), Option<String>> {
+    if item.name.is_empty() {
+        return Err(None);
+    }
+    let found = table.lookup(&item.name).ok_or(None)?;
+    let food = found.food;
+    let amount = resolve_amount(food, item.quantity, item.unit.as_ref()).ok_or(None)?;
+    let grams =
+        Grams::new(amount.grams).map_err(|error| Some(format!("'{}': {error}", item.input)))?;
+    let mut confidence = found.score * amount.basis.confidence();
+    if matches!(amount.basis, PortionBasis::Mass) && found.score >= 1.0 {
+        confidence = 1.0;
+    }
+    let food_item = FoodItem {
+        input: item.input.clone(),
+        name: food.name.clone(),
+        grams: round_to(grams.get(), 1),
+        nutrients: food.nutrients_for(grams.get()),
+        source: NutritionSource::BuiltIn,
+        confidence: round_to(confidence.clamp(0.0, 1.0), 2),
+    };
+    Ok((food_item, amount.note))
+}
+
+fn round_to(value: f64, decimals: i32) -> f64 {
+    let factor = 10f64.powi(decimals);
+    (value * factor).round() / factor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(text: &str) -> MealEstimate {
+        estimate_meal(text, FoodTable::builtin())
+    }
+
+    #[test]
+    fn eggs_use_the_egg_portion() {
+        let meal = estimate("2 eggs");
+        assert_eq!(meal.items.len(), 1);
+        assert_eq!(meal.items[0].grams, 100.0);
+        assert!((meal.total.kcal - 143.0).abs() < 1e-6);
+        assert_eq!(meal.items[0].source, NutritionSource::BuiltIn);
+    }
+
+    #[test]
+    fn a_cup_of_rice_and_two_eggs() {
+        let meal = estimate("a cup of rice and 2 eggs");
+        assert_eq!(meal.items.len(), 2);
+        // 158 g x 1.30 + 100 g x 1.43
+        assert!(
+            (meal.total.kcal - (205.4 + 143.0)).abs() < 0.5,
+            "{}",
+            meal.total.kcal
+        );
+        assert!(meal.unknown.is_empty());
+    }
+
+    #[test]
+    fn unknown_foods_are_listed_and_not_counted() {
+        let meal = estimate("2 eggs and a plate of zorblax");
+        assert_eq!(meal.items.len(), 1);
+        assert_eq!(meal.unknown, ["a plate of zorblax"]);
+        assert!((meal.total.kcal - 143.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_unit_the_food_lacks_is_defaulted_with_a_note_and_lower_confidence() {
+        let meal = estimate("a scoop of banana");
+        assert_eq!(meal.items.len(), 1);
+        let counted = estimate("a banana");
+        assert_eq!(meal.items[0].grams, counted.items[0].grams);
+        assert!(meal.items[0].confidence < counted.items[0].confidence);
+        assert_eq!(meal.notes.len(), 1);
+    }
+
+    #[test]
+    fn fuzzy_matches_are_less_certain_than_exact_ones() {
+        let exact = estimate("100 g chicken breast");
+        let typo = estimate("100 g chiken brest");
+        assert_eq!(exact.items[0].confidence, 1.0);
+        assert!(typo.items[0].confidence < 1.0);
+        assert_eq!(exact.items[0].name, typo.items[0].name);
+    }
+
+    #[test]
+    fn impossible_amounts_are_refused_not_counted() {
+        let meal = estimate("9999999 kg rice");
+        assert!(meal.items.is_empty());
+        assert_eq!(meal.unknown.len(), 1);
+        assert!(!meal.notes.is_empty());
+    }
+}
