@@ -84,6 +84,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
             }
             crate::metrics::describe();
+            health_actors::metrics::describe();
             let upkeep = handle.clone();
             // Histograms are drained by upkeep; without the exporter's HTTP feature nobody else
             // calls it. A plain thread keeps this independent of any one tokio runtime.

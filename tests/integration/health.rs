@@ -31,7 +31,36 @@ async fn metrics_are_prometheus_text_with_request_counts() {
     assert!(text.contains("# TYPE http_requests_total counter"), "{text}");
     assert!(text.contains(r#"http_requests_total{route="/health",status="200"}"#), "{text}");
     assert!(text.contains("health_agent_build_info"), "{text}");
+    promtool_check(&text);
     app.stop().await.unwrap();
+}
+
+/// `promtool check metrics` on the exposition, when promtool is installed (CI installs it; a
+/// laptop without it skips the check with a note).
+fn promtool_check(text: &str) {
+    use std::io::Write as _;
+    let spawned = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(_) if std::env::var("CI").is_ok() => panic!("promtool is not installed (apt-get install prometheus)"),
+        Err(_) => {
+            eprintln!("skipping promtool check: promtool not installed");
+            return;
+        }
+    };
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test]
