@@ -27,6 +27,11 @@ pub const EXTERNAL_API_RETRIES_TOTAL: &str = "external_api_retries_total";
 /// Circuit breaker per `provider`: 0 closed, 1 half-open, 2 open.
 pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
 
+/// Database connection pool: connections by `state` (`idle`, `in_use`), callers waiting, size.
+pub const DB_POOL_CONNECTIONS: &str = "db_pool_connections";
+pub const DB_POOL_WAITING: &str = "db_pool_waiting";
+pub const DB_POOL_MAX_CONNECTIONS: &str = "db_pool_max_connections";
+
 /// Registers descriptions so that `/metrics` carries HELP and TYPE lines.
 pub fn describe() {
     describe_counter!(HTTP_REQUESTS_TOTAL, Unit::Count, "HTTP requests served, by route and status");
@@ -53,5 +58,8 @@ pub fn describe() {
     );
     describe_counter!(EXTERNAL_API_RETRIES_TOTAL, Unit::Count, "Retried calls to outside services, by provider");
     describe_gauge!(CIRCUIT_BREAKER_STATE, "Circuit breaker per provider: 0 closed, 1 half-open, 2 open");
+    describe_gauge!(DB_POOL_CONNECTIONS, "Open database connections, by state (idle, in_use)");
+    describe_gauge!(DB_POOL_WAITING, "Callers waiting for a database connection");
+    describe_gauge!(DB_POOL_MAX_CONNECTIONS, "Most database connections the pool opens");
     describe_gauge!(UPTIME_SECONDS, Unit::Seconds, "Seconds since the service started");
 }

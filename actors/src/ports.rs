@@ -80,6 +80,19 @@ impl Write {
     }
 }
 
+/// A snapshot of a connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// The most connections the pool opens.
+    pub max: usize,
+    /// Connections open now.
+    pub open: usize,
+    /// Open connections not in use.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 /// What the product keeps. Reads are direct; all writes go through [`Store::apply`] so that the
 /// persistence actor can batch them into one transaction.
 #[async_trait]
@@ -89,6 +102,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short description of the backend for logs and `/health` ("postgres+pgvector", ...).
     fn backend(&self) -> &'static str;
+
+    /// Connection pool usage, for `/metrics`; `None` for stores without a pool.
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        None
+    }
 
     /// Applies the writes in order, in one transaction: all of them or none.
     async fn apply(&self, batch: &[Write]) -> Result<(), StoreError>;

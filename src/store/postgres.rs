@@ -389,6 +389,16 @@ impl Store for PostgresStore {
         }
     }
 
+    fn pool_usage(&self) -> Option<health_actors::ports::PoolUsage> {
+        let status = self.pool.status();
+        Some(health_actors::ports::PoolUsage {
+            max: status.max_size,
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        })
+    }
+
     async fn apply(&self, batch: &[Write]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());

@@ -183,6 +183,8 @@ async fn health_on_postgres_with_and_without_pgvector_and_a_second_start_applies
         let body: serde_json::Value = app.get("/health").await.json().await.unwrap();
         assert_eq!(body["status"], "healthy");
         assert_eq!(body["backend"], backend);
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        assert!(metrics.contains("db_pool_max_connections"), "{metrics}");
         app.stop().await.unwrap();
 
         let report = health_agent::store::migrate(&health_agent::store::StoreConfig::Postgres {
