@@ -160,4 +160,54 @@ mod tests {
         assert_eq!(meal.unknown.len(), 1);
         assert!(!meal.notes.is_empty());
     }
+
+    #[test]
+    fn household_meals_are_within_20_percent() {
+        let cases = include_str!("../../data/household_meals.tsv");
+        let mut total = 0usize;
+        let mut within = 0usize;
+        let mut failures = Vec::new();
+        for line in cases
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        {
+            let mut fields = line.split('\t');
+            let (Some(text), Some(expected)) = (fields.next(), fields.next()) else {
+                panic!("bad household line: {line}");
+            };
+            let expected: f64 = expected.parse().unwrap_or(f64::NAN);
+            let meal = estimate(text);
+            total += 1;
+            let error = (meal.total.kcal - expected) / expected;
+            if error.abs() <= 0.20 {
+                within += 1;
+            } else {
+                let items: Vec<String> = meal
+                    .items
+                    .iter()
+                    .map(|item| format!("{} -> {} {:.0} g", item.input, item.name, item.grams))
+                    .collect();
+                failures.push(format!(
+                    "{text:?}: estimated {:.0} kcal, expected {expected:.0} ({:+.0} %); items {items:?}; unknown {:?}",
+                    meal.total.kcal,
+                    error * 100.0,
+                    meal.unknown
+                ));
+            }
+        }
+        for failure in &failures {
+            println!("household miss: {failure}");
+        }
+        let share = within as f64 / total as f64;
+        println!(
+            "household: {within}/{total} within ±20 % ({:.1} %)",
+            share * 100.0
+        );
+        assert!(total >= 60, "only {total} household meals");
+        assert!(
+            share >= 0.90,
+            "{within}/{total} within ±20 %:\n{}",
+            failures.join("\n")
+        );
+    }
 }

@@ -694,23 +694,17 @@ fn split_on_connectors(chunk: Vec<Token>, knows_name: &dyn Fn(&str) -> bool) -> 
         return result;
     };
     for (connector, next) in connectors.into_iter().zip(pieces) {
-        let name_part = &current[amount_prefix_length(&current)..];
-        let next_name = &next[..];
-        let joined_name = format!(
-            "{} {} {}",
-            words_of(name_part),
-            words_of(std::slice::from_ref(&connector)),
-            words_of(next_name)
-        );
-        let joined_whole = format!(
-            "{} {} {}",
-            words_of(&current),
-            words_of(std::slice::from_ref(&connector)),
-            words_of(next_name)
-        );
-        let joins = !current.is_empty()
-            && !next.is_empty()
-            && (knows_name(joined_name.trim()) || knows_name(joined_whole.trim()));
+        // Any tail of the current piece may start the name: "2 tbsp half" + "and" + "half".
+        let connector_word = words_of(std::slice::from_ref(&connector));
+        let next_words = words_of(&next);
+        let joins = !next.is_empty()
+            && (0..current.len()).any(|start| {
+                let candidate = format!(
+                    "{} {connector_word} {next_words}",
+                    words_of(&current[start..])
+                );
+                knows_name(candidate.trim())
+            });
         if joins {
             current.push(connector);
             current.extend(next);
@@ -725,29 +719,6 @@ fn split_on_connectors(chunk: Vec<Token>, knows_name: &dyn Fn(&str) -> bool) -> 
         result.push(current);
     }
     result
-}
-
-/// How many leading tokens are amount words (quantity, size, unit, "of"): a rough count used
-/// only to find the name part when deciding whether to glue pieces.
-fn amount_prefix_length(tokens: &[Token]) -> usize {
-    let mut index = 0;
-    while index < tokens.len() {
-        let token = &tokens[index];
-        let is_amount = token.number().is_some()
-            || token.kind == TokenKind::Dash
-            || token.word().is_some_and(|word| {
-                number_word(word).is_some()
-                    || matches!(word, "a" | "an" | "of" | "x" | "extra" | "fl" | "fluid")
-                    || Size::from_word(word).is_some()
-                    || Unit::from_word(word).is_some()
-                    || Unit::named_from_word(word).is_some()
-            });
-        if !is_amount {
-            break;
-        }
-        index += 1;
-    }
-    index
 }
 
 /// Reads amount, size, unit and name from one item's tokens.
