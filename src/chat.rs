@@ -28,11 +28,17 @@ pub struct TerminalOutbox {
 
 impl TerminalOutbox {
     pub fn new(files_dir: PathBuf) -> Self {
-        Self { files_dir, next_message: AtomicI64::new(1) }
+        Self {
+            files_dir,
+            next_message: AtomicI64::new(1),
+        }
     }
 
     fn sent(&self, chat: ChatId) -> SentMessage {
-        SentMessage { chat, message: MessageId(self.next_message.fetch_add(1, Ordering::Relaxed)) }
+        SentMessage {
+            chat,
+            message: MessageId(self.next_message.fetch_add(1, Ordering::Relaxed)),
+        }
     }
 
     fn print(&self, text: &str) {
@@ -43,8 +49,11 @@ impl TerminalOutbox {
 
     fn save(&self, file_name: &str, bytes: &[u8]) -> Result<PathBuf, OutboxError> {
         // Only the last path component: a file name never chooses the directory.
-        let name = std::path::Path::new(file_name).file_name().unwrap_or_else(|| "file".as_ref());
-        std::fs::create_dir_all(&self.files_dir).map_err(|e| OutboxError::Rejected(e.to_string()))?;
+        let name = std::path::Path::new(file_name)
+            .file_name()
+            .unwrap_or_else(|| "file".as_ref());
+        std::fs::create_dir_all(&self.files_dir)
+            .map_err(|e| OutboxError::Rejected(e.to_string()))?;
         let path = self.files_dir.join(name);
         std::fs::write(&path, bytes).map_err(|e| OutboxError::Rejected(e.to_string()))?;
         Ok(path)
@@ -52,7 +61,12 @@ impl TerminalOutbox {
 }
 
 fn buttons_line(buttons: &[Vec<Button>]) -> String {
-    buttons.iter().flatten().map(|b| format!("[{}]", b.label)).collect::<Vec<_>>().join(" ")
+    buttons
+        .iter()
+        .flatten()
+        .map(|b| format!("[{}]", b.label))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[async_trait]
@@ -62,25 +76,54 @@ impl Outbox for TerminalOutbox {
         Ok(self.sent(chat))
     }
 
-    async fn send_buttons(&self, chat: ChatId, text: &str, buttons: &[Vec<Button>]) -> Result<SentMessage, OutboxError> {
+    async fn send_buttons(
+        &self,
+        chat: ChatId,
+        text: &str,
+        buttons: &[Vec<Button>],
+    ) -> Result<SentMessage, OutboxError> {
         self.print(&format!("{text}\n{}", buttons_line(buttons)));
         Ok(self.sent(chat))
     }
 
-    async fn send_photo(&self, chat: ChatId, photo: &[u8], caption: Option<&str>) -> Result<SentMessage, OutboxError> {
+    async fn send_photo(
+        &self,
+        chat: ChatId,
+        photo: &[u8],
+        caption: Option<&str>,
+    ) -> Result<SentMessage, OutboxError> {
         let message = self.sent(chat);
         let path = self.save(&format!("photo-{}.png", message.message.0), photo)?;
-        self.print(&format!("{}(picture saved to {})", caption.map(|c| format!("{c}\n")).unwrap_or_default(), path.display()));
+        self.print(&format!(
+            "{}(picture saved to {})",
+            caption.map(|c| format!("{c}\n")).unwrap_or_default(),
+            path.display()
+        ));
         Ok(message)
     }
 
-    async fn send_document(&self, chat: ChatId, file_name: &str, bytes: &[u8], caption: Option<&str>) -> Result<SentMessage, OutboxError> {
+    async fn send_document(
+        &self,
+        chat: ChatId,
+        file_name: &str,
+        bytes: &[u8],
+        caption: Option<&str>,
+    ) -> Result<SentMessage, OutboxError> {
         let path = self.save(file_name, bytes)?;
-        self.print(&format!("{}(file saved to {})", caption.map(|c| format!("{c}\n")).unwrap_or_default(), path.display()));
+        self.print(&format!(
+            "{}(file saved to {})",
+            caption.map(|c| format!("{c}\n")).unwrap_or_default(),
+            path.display()
+        ));
         Ok(self.sent(chat))
     }
 
-    async fn edit_text(&self, _message: SentMessage, text: &str, buttons: Option<&[Vec<Button>]>) -> Result<(), OutboxError> {
+    async fn edit_text(
+        &self,
+        _message: SentMessage,
+        text: &str,
+        buttons: Option<&[Vec<Button>]>,
+    ) -> Result<(), OutboxError> {
         match buttons {
             Some(buttons) => self.print(&format!("(updated) {text}\n{}", buttons_line(buttons))),
             None => self.print(&format!("(updated) {text}")),
@@ -101,8 +144,13 @@ pub fn line_to_content(line: &str) -> Option<InboundContent> {
     }
     Some(match line.strip_prefix('/') {
         Some(command) if !command.is_empty() && !command.starts_with(' ') => {
-            let (name, args) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
-            InboundContent::Command { name: name.to_lowercase(), args: args.trim().to_owned() }
+            let (name, args) = command
+                .split_once(char::is_whitespace)
+                .unwrap_or((command, ""));
+            InboundContent::Command {
+                name: name.to_lowercase(),
+                args: args.trim().to_owned(),
+            }
         }
         _ => InboundContent::Text(line.to_owned()),
     })
@@ -110,23 +158,38 @@ pub fn line_to_content(line: &str) -> Option<InboundContent> {
 
 /// Reads lines until the end of input, handing each to the conversation of `user` and waiting
 /// for its answer before reading the next.
-pub async fn run(conversations: ConversationsHandle, user: UserId, files_dir: PathBuf) -> std::io::Result<()> {
+pub async fn run(
+    conversations: ConversationsHandle,
+    user: UserId,
+    files_dir: PathBuf,
+) -> std::io::Result<()> {
     let interactive = std::io::stdin().is_terminal();
     let outbox: Arc<dyn Outbox> = Arc::new(TerminalOutbox::new(files_dir));
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     if interactive {
-        println!("Talking to health-agent as user {user}. Type what you ate, or /help. Ctrl-D ends.\n");
+        println!(
+            "Talking to health-agent as user {user}. Type what you ate, or /help. Ctrl-D ends.\n"
+        );
     }
     loop {
         if interactive {
             print!("> ");
             let _ = std::io::stdout().flush();
         }
-        let Some(line) = lines.next_line().await? else { break };
-        let Some(content) = line_to_content(&line) else { continue };
+        let Some(line) = lines.next_line().await? else {
+            break;
+        };
+        let Some(content) = line_to_content(&line) else {
+            continue;
+        };
         let inbound = Inbound::new(user, ChatId(user.0), content, outbox.clone());
         match conversations.submit_and_wait(inbound, TURN_TIMEOUT).await {
-            Ok(TurnOutcome::Answered | TurnOutcome::Busy | TurnOutcome::Failed | TurnOutcome::Unavailable) => {}
+            Ok(
+                TurnOutcome::Answered
+                | TurnOutcome::Busy
+                | TurnOutcome::Failed
+                | TurnOutcome::Unavailable,
+            ) => {}
             Ok(TurnOutcome::ShuttingDown) => break,
             Err(error) => eprintln!("{error}"),
         }
@@ -143,10 +206,25 @@ mod tests {
         assert_eq!(line_to_content("   "), None);
         assert_eq!(
             line_to_content("/Goal 1800 kcal"),
-            Some(InboundContent::Command { name: "goal".into(), args: "1800 kcal".into() })
+            Some(InboundContent::Command {
+                name: "goal".into(),
+                args: "1800 kcal".into()
+            })
         );
-        assert_eq!(line_to_content("/today"), Some(InboundContent::Command { name: "today".into(), args: String::new() }));
-        assert_eq!(line_to_content("2 eggs"), Some(InboundContent::Text("2 eggs".into())));
-        assert_eq!(line_to_content("/ not a command"), Some(InboundContent::Text("/ not a command".into())));
+        assert_eq!(
+            line_to_content("/today"),
+            Some(InboundContent::Command {
+                name: "today".into(),
+                args: String::new()
+            })
+        );
+        assert_eq!(
+            line_to_content("2 eggs"),
+            Some(InboundContent::Text("2 eggs".into()))
+        );
+        assert_eq!(
+            line_to_content("/ not a command"),
+            Some(InboundContent::Text("/ not a command".into()))
+        );
     }
 }

@@ -26,7 +26,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(variable: &'static str, message: impl Into<String>) -> Self {
-        Self { variable, message: message.into() }
+        Self {
+            variable,
+            message: message.into(),
+        }
     }
 }
 
@@ -210,7 +213,10 @@ impl Settings {
 
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let vars = Vars(source);
-        let data_dir = PathBuf::from(vars.string("DATA_DIR").unwrap_or_else(|| "production".into()));
+        let data_dir = PathBuf::from(
+            vars.string("DATA_DIR")
+                .unwrap_or_else(|| "production".into()),
+        );
 
         let store = match vars.string("DATABASE_URL") {
             Some(url) => {
@@ -222,17 +228,23 @@ impl Settings {
                 }
                 StoreConfig::Postgres {
                     url,
-                    max_connections: vars.number("DATABASE_MAX_CONNECTIONS", 16, 1, 1_000)? as usize,
+                    max_connections: vars.number("DATABASE_MAX_CONNECTIONS", 16, 1, 1_000)?
+                        as usize,
                 }
             }
-            None => StoreConfig::Embedded { path: data_dir.join("data").join("health_agent.db") },
+            None => StoreConfig::Embedded {
+                path: data_dir.join("data").join("health_agent.db"),
+            },
         };
 
         let token = vars.secret("TELEGRAM_BOT_TOKEN");
         if let Some(token) = &token {
             check_bot_token(token.expose_secret())?;
         }
-        let run_mode = match vars.string("RUN_MODE").map(|mode| mode.to_ascii_lowercase()) {
+        let run_mode = match vars
+            .string("RUN_MODE")
+            .map(|mode| mode.to_ascii_lowercase())
+        {
             None if token.is_some() => RunMode::Bot,
             None => RunMode::Api,
             Some(mode) => match mode.as_str() {
@@ -252,7 +264,9 @@ impl Settings {
             Some(token) => Some(TelegramSettings {
                 token,
                 allowed_ids,
-                api_url: vars.url("TELEGRAM_API_URL")?.unwrap_or_else(|| TELEGRAM_DEFAULT_API_URL.into()),
+                api_url: vars
+                    .url("TELEGRAM_API_URL")?
+                    .unwrap_or_else(|| TELEGRAM_DEFAULT_API_URL.into()),
                 webhook_url: vars.url("TELEGRAM_WEBHOOK_URL")?,
                 webhook_secret: vars.secret("TELEGRAM_WEBHOOK_SECRET"),
             }),
@@ -260,9 +274,9 @@ impl Settings {
                 return Err(ConfigError::new(
                     "TELEGRAM_BOT_TOKEN",
                     format!(
-                        "RUN_MODE={} needs a bot token: get one from @BotFather, or set RUN_MODE=api",
-                        run_mode.as_str()
-                    ),
+                    "RUN_MODE={} needs a bot token: get one from @BotFather, or set RUN_MODE=api",
+                    run_mode.as_str()
+                ),
                 ))
             }
             None => None,
@@ -271,7 +285,9 @@ impl Settings {
         let llm = llm_settings(&vars)?;
         let usda = UsdaSettings {
             api_key: vars.secret("USDA_API_KEY"),
-            base_url: vars.url("USDA_BASE_URL")?.unwrap_or_else(|| USDA_DEFAULT_BASE_URL.into()),
+            base_url: vars
+                .url("USDA_BASE_URL")?
+                .unwrap_or_else(|| USDA_DEFAULT_BASE_URL.into()),
         };
 
         let host = match vars.string("API_HOST") {
@@ -286,14 +302,22 @@ impl Settings {
         let http = HttpSettings {
             host,
             port: vars.number("API_PORT", 8080, 0, u16::MAX as u64)? as u16,
-            api_keys: vars.list("API_KEYS").into_iter().map(SecretString::from).collect(),
+            api_keys: vars
+                .list("API_KEYS")
+                .into_iter()
+                .map(SecretString::from)
+                .collect(),
             metrics_token: vars.secret("METRICS_TOKEN"),
             cors_origins: vars.list("CORS_ORIGINS"),
         };
 
         let telemetry = TelemetrySettings {
             level: log_level(vars.string("LOG_LEVEL"))?,
-            format: match vars.string("LOG_FORMAT").map(|f| f.to_ascii_lowercase()).as_deref() {
+            format: match vars
+                .string("LOG_FORMAT")
+                .map(|f| f.to_ascii_lowercase())
+                .as_deref()
+            {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
                 Some(other) => {
@@ -353,7 +377,10 @@ impl Settings {
         ];
         match &self.telegram {
             Some(telegram) => {
-                lines.push(("TELEGRAM_BOT_TOKEN".into(), redact_token(telegram.token.expose_secret())));
+                lines.push((
+                    "TELEGRAM_BOT_TOKEN".into(),
+                    redact_token(telegram.token.expose_secret()),
+                ));
                 lines.push((
                     "ALLOWED_TELEGRAM_IDS".into(),
                     if telegram.allowed_ids.is_empty() {
@@ -365,7 +392,10 @@ impl Settings {
                 lines.push(("TELEGRAM_API_URL".into(), telegram.api_url.clone()));
                 lines.push((
                     "TELEGRAM_WEBHOOK_URL".into(),
-                    telegram.webhook_url.clone().unwrap_or_else(|| "(not set: long polling)".into()),
+                    telegram
+                        .webhook_url
+                        .clone()
+                        .unwrap_or_else(|| "(not set: long polling)".into()),
                 ));
             }
             None => lines.push(("TELEGRAM_BOT_TOKEN".into(), "(not set)".into())),
@@ -373,8 +403,14 @@ impl Settings {
         lines.extend([
             ("OPENAI_API_KEY".into(), secret(&self.llm.openai_api_key)),
             ("OPENAI_BASE_URL".into(), self.llm.openai_base_url.clone()),
-            ("ANTHROPIC_API_KEY".into(), secret(&self.llm.anthropic_api_key)),
-            ("ANTHROPIC_BASE_URL".into(), self.llm.anthropic_base_url.clone()),
+            (
+                "ANTHROPIC_API_KEY".into(),
+                secret(&self.llm.anthropic_api_key),
+            ),
+            (
+                "ANTHROPIC_BASE_URL".into(),
+                self.llm.anthropic_base_url.clone(),
+            ),
             ("AGENT_MODEL".into(), self.llm.agent_model.to_string()),
             (
                 "VISION_MODELS".into(),
@@ -384,7 +420,10 @@ impl Settings {
                     join(&self.llm.vision_models)
                 },
             ),
-            ("VISION_TIMEOUT_SECS".into(), self.llm.vision_timeout.as_secs().to_string()),
+            (
+                "VISION_TIMEOUT_SECS".into(),
+                self.llm.vision_timeout.as_secs().to_string(),
+            ),
             ("USDA_API_KEY".into(), secret(&self.usda.api_key)),
             ("API_HOST".into(), self.http.host.to_string()),
             ("API_PORT".into(), self.http.port.to_string()),
@@ -405,10 +444,22 @@ impl Settings {
                     LogFormat::Json => "json".into(),
                 },
             ),
-            ("CONVERSATION_IDLE_SECS".into(), self.actors.conversation_idle.as_secs().to_string()),
-            ("PERSIST_BATCH_MAX".into(), self.actors.persist_batch_max.to_string()),
-            ("PERSIST_FLUSH_MS".into(), self.actors.persist_flush.as_millis().to_string()),
-            ("PERSIST_QUEUE_MAX".into(), self.actors.persist_queue_max.to_string()),
+            (
+                "CONVERSATION_IDLE_SECS".into(),
+                self.actors.conversation_idle.as_secs().to_string(),
+            ),
+            (
+                "PERSIST_BATCH_MAX".into(),
+                self.actors.persist_batch_max.to_string(),
+            ),
+            (
+                "PERSIST_FLUSH_MS".into(),
+                self.actors.persist_flush.as_millis().to_string(),
+            ),
+            (
+                "PERSIST_QUEUE_MAX".into(),
+                self.actors.persist_queue_max.to_string(),
+            ),
         ]);
         lines
     }
@@ -416,14 +467,18 @@ impl Settings {
 
 fn describe_store(store: &StoreConfig) -> String {
     match store {
-        StoreConfig::Embedded { path } => format!("(not set: embedded database at {})", path.display()),
+        StoreConfig::Embedded { path } => {
+            format!("(not set: embedded database at {})", path.display())
+        }
         StoreConfig::Postgres { url, .. } => redact_url_password(url),
     }
 }
 
 /// `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`.
 pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return "(hidden)".into() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(hidden)".into();
+    };
     let (authority, path) = match rest.find('/') {
         Some(slash) => rest.split_at(slash),
         None => (rest, ""),
@@ -431,7 +486,11 @@ pub fn redact_url_password(url: &str) -> String {
     match authority.rsplit_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or_default();
-            let hidden = if credentials.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            let hidden = if credentials.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
             format!("{scheme}://{hidden}@{host}{path}")
         }
         None => url.to_owned(),
@@ -439,7 +498,11 @@ pub fn redact_url_password(url: &str) -> String {
 }
 
 fn join<T: fmt::Display>(values: &[T]) -> String {
-    values.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Shows the bot id part of a token (public) and hides the secret part.
@@ -458,7 +521,9 @@ fn check_bot_token(token: &str) -> Result<(), ConfigError> {
             !bot_id.is_empty()
                 && bot_id.bytes().all(|b| b.is_ascii_digit())
                 && secret.len() >= 30
-                && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && secret
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         }
         None => false,
     };
@@ -474,7 +539,9 @@ fn check_bot_token(token: &str) -> Result<(), ConfigError> {
 }
 
 fn log_level(value: Option<String>) -> Result<String, ConfigError> {
-    let Some(value) = value else { return Ok("info".into()) };
+    let Some(value) = value else {
+        return Ok("info".into());
+    };
     let lower = value.trim().to_ascii_lowercase();
     let level = match lower.as_str() {
         "trace" | "debug" | "info" | "error" | "off" => lower,
@@ -496,8 +563,9 @@ fn llm_settings(vars: &Vars<'_>) -> Result<LlmSettings, ConfigError> {
     let openai_api_key = vars.secret("OPENAI_API_KEY");
     let openai_custom_url = vars.url("OPENAI_BASE_URL")?;
     let anthropic_api_key = vars.secret("ANTHROPIC_API_KEY");
-    let anthropic_base_url =
-        vars.url("ANTHROPIC_BASE_URL")?.unwrap_or_else(|| ANTHROPIC_DEFAULT_BASE_URL.into());
+    let anthropic_base_url = vars
+        .url("ANTHROPIC_BASE_URL")?
+        .unwrap_or_else(|| ANTHROPIC_DEFAULT_BASE_URL.into());
     // An OpenAI-compatible local server (Ollama, vLLM, LM Studio) usually needs no key.
     let openai_usable = openai_api_key.is_some() || openai_custom_url.is_some();
     let anthropic_usable = anthropic_api_key.is_some();
@@ -518,11 +586,18 @@ fn llm_settings(vars: &Vars<'_>) -> Result<LlmSettings, ConfigError> {
 
     let agent_model = match vars.string("AGENT_MODEL") {
         Some(text) => check("AGENT_MODEL", parse_model_spec("AGENT_MODEL", &text)?)?,
-        None if openai_usable => ModelSpec { provider: Provider::OpenAi, model: "gpt-4o-mini".into() },
-        None if anthropic_usable => {
-            ModelSpec { provider: Provider::Anthropic, model: "claude-sonnet-4-5".into() }
-        }
-        None => ModelSpec { provider: Provider::Offline, model: "rules".into() },
+        None if openai_usable => ModelSpec {
+            provider: Provider::OpenAi,
+            model: "gpt-4o-mini".into(),
+        },
+        None if anthropic_usable => ModelSpec {
+            provider: Provider::Anthropic,
+            model: "claude-sonnet-4-5".into(),
+        },
+        None => ModelSpec {
+            provider: Provider::Offline,
+            model: "rules".into(),
+        },
     };
 
     let vision_models = match vars.string("VISION_MODELS") {
@@ -543,10 +618,16 @@ fn llm_settings(vars: &Vars<'_>) -> Result<LlmSettings, ConfigError> {
         None => {
             let mut specs = Vec::new();
             if openai_api_key.is_some() {
-                specs.push(ModelSpec { provider: Provider::OpenAi, model: "gpt-4o".into() });
+                specs.push(ModelSpec {
+                    provider: Provider::OpenAi,
+                    model: "gpt-4o".into(),
+                });
             }
             if anthropic_usable {
-                specs.push(ModelSpec { provider: Provider::Anthropic, model: "claude-sonnet-4-5".into() });
+                specs.push(ModelSpec {
+                    provider: Provider::Anthropic,
+                    model: "claude-sonnet-4-5".into(),
+                });
             }
             specs
         }
@@ -583,9 +664,15 @@ fn parse_model_spec(variable: &'static str, text: &str) -> Result<ModelSpec, Con
     };
     let model = model.trim();
     if model.is_empty() {
-        return Err(ConfigError::new(variable, format!("'{text}' names no model after the colon")));
+        return Err(ConfigError::new(
+            variable,
+            format!("'{text}' names no model after the colon"),
+        ));
     }
-    Ok(ModelSpec { provider, model: model.to_owned() })
+    Ok(ModelSpec {
+        provider,
+        model: model.to_owned(),
+    })
 }
 
 /// Typed access to the variables of a [`Source`]; empty values count as unset.
@@ -593,7 +680,10 @@ struct Vars<'a>(&'a dyn Source);
 
 impl Vars<'_> {
     fn string(&self, name: &str) -> Option<String> {
-        self.0.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn secret(&self, name: &str) -> Option<SecretString> {
@@ -602,12 +692,26 @@ impl Vars<'_> {
 
     fn list(&self, name: &str) -> Vec<String> {
         self.string(name)
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
-    fn number(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-        let Some(text) = self.string(name) else { return Ok(default) };
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        let Some(text) = self.string(name) else {
+            return Ok(default);
+        };
         match text.parse::<u64>() {
             Ok(value) if (min..=max).contains(&value) => Ok(value),
             _ => Err(ConfigError::new(
@@ -618,11 +722,16 @@ impl Vars<'_> {
     }
 
     fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        let Some(text) = self.string(name) else { return Ok(default) };
+        let Some(text) = self.string(name) else {
+            return Ok(default);
+        };
         match text.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(true),
             "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(ConfigError::new(name, format!("'{text}' is not true or false"))),
+            _ => Err(ConfigError::new(
+                name,
+                format!("'{text}' is not true or false"),
+            )),
         }
     }
 
@@ -633,7 +742,9 @@ impl Vars<'_> {
                 id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
                     ConfigError::new(
                         name,
-                        format!("'{id}' is not a Telegram user id: use numbers separated by commas"),
+                        format!(
+                            "'{id}' is not a Telegram user id: use numbers separated by commas"
+                        ),
                     )
                 })
             })
@@ -641,11 +752,16 @@ impl Vars<'_> {
     }
 
     fn url(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
-        let Some(text) = self.string(name) else { return Ok(None) };
+        let Some(text) = self.string(name) else {
+            return Ok(None);
+        };
         if text.starts_with("http://") || text.starts_with("https://") {
             Ok(Some(text.trim_end_matches('/').to_owned()))
         } else {
-            Err(ConfigError::new(name, format!("'{text}' must be an http:// or https:// URL")))
+            Err(ConfigError::new(
+                name,
+                format!("'{text}' must be an http:// or https:// URL"),
+            ))
         }
     }
 }
@@ -657,8 +773,10 @@ mod tests {
     const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX";
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: BTreeMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_source(&map)
     }
 
@@ -670,7 +788,9 @@ mod tests {
     fn an_empty_environment_runs_the_api_offline_on_the_embedded_database() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.run_mode, RunMode::Api);
-        assert!(matches!(s.store, StoreConfig::Embedded { ref path } if path.ends_with("data/health_agent.db")));
+        assert!(
+            matches!(s.store, StoreConfig::Embedded { ref path } if path.ends_with("data/health_agent.db"))
+        );
         assert_eq!(s.http.port, 8080);
         assert_eq!(s.llm.agent_model.provider, Provider::Offline);
         assert!(s.llm.vision_models.is_empty());
@@ -680,7 +800,11 @@ mod tests {
 
     #[test]
     fn a_token_selects_bot_mode_and_ids_are_parsed() {
-        let s = settings(&[("TELEGRAM_BOT_TOKEN", TOKEN), ("ALLOWED_TELEGRAM_IDS", "1, 42")]).unwrap();
+        let s = settings(&[
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            ("ALLOWED_TELEGRAM_IDS", "1, 42"),
+        ])
+        .unwrap();
         assert_eq!(s.run_mode, RunMode::Bot);
         assert_eq!(s.telegram.unwrap().allowed_ids, vec![1, 42]);
     }
@@ -690,16 +814,35 @@ mod tests {
         assert_eq!(error(&[("API_PORT", "99999")]).variable, "API_PORT");
         assert_eq!(error(&[("API_PORT", "eighty")]).variable, "API_PORT");
         assert_eq!(error(&[("RUN_MODE", "server")]).variable, "RUN_MODE");
-        assert_eq!(error(&[("TELEGRAM_BOT_TOKEN", "not-a-token")]).variable, "TELEGRAM_BOT_TOKEN");
+        assert_eq!(
+            error(&[("TELEGRAM_BOT_TOKEN", "not-a-token")]).variable,
+            "TELEGRAM_BOT_TOKEN"
+        );
         assert_eq!(error(&[("RUN_MODE", "bot")]).variable, "TELEGRAM_BOT_TOKEN");
         assert_eq!(
-            error(&[("TELEGRAM_BOT_TOKEN", TOKEN), ("ALLOWED_TELEGRAM_IDS", "12,abc")]).variable,
+            error(&[
+                ("TELEGRAM_BOT_TOKEN", TOKEN),
+                ("ALLOWED_TELEGRAM_IDS", "12,abc")
+            ])
+            .variable,
             "ALLOWED_TELEGRAM_IDS"
         );
-        assert_eq!(error(&[("AGENT_MODEL", "mistral:large")]).variable, "AGENT_MODEL");
-        assert_eq!(error(&[("AGENT_MODEL", "openai:gpt-4o")]).variable, "AGENT_MODEL");
-        assert_eq!(error(&[("VISION_MODELS", "anthropic:claude-sonnet-4-5")]).variable, "VISION_MODELS");
-        assert_eq!(error(&[("DATABASE_URL", "mysql://x")]).variable, "DATABASE_URL");
+        assert_eq!(
+            error(&[("AGENT_MODEL", "mistral:large")]).variable,
+            "AGENT_MODEL"
+        );
+        assert_eq!(
+            error(&[("AGENT_MODEL", "openai:gpt-4o")]).variable,
+            "AGENT_MODEL"
+        );
+        assert_eq!(
+            error(&[("VISION_MODELS", "anthropic:claude-sonnet-4-5")]).variable,
+            "VISION_MODELS"
+        );
+        assert_eq!(
+            error(&[("DATABASE_URL", "mysql://x")]).variable,
+            "DATABASE_URL"
+        );
         assert_eq!(error(&[("LOG_FORMAT", "xml")]).variable, "LOG_FORMAT");
         assert_eq!(error(&[("ENABLE_MEM0", "maybe")]).variable, "ENABLE_MEM0");
         assert_eq!(error(&[("API_HOST", "localhost:80")]).variable, "API_HOST");
@@ -710,14 +853,20 @@ mod tests {
         let s = settings(&[
             ("OPENAI_API_KEY", "sk-test"),
             ("ANTHROPIC_API_KEY", "ak-test"),
-            ("VISION_MODELS", "openai:gpt-4o, anthropic:claude-sonnet-4-5"),
+            (
+                "VISION_MODELS",
+                "openai:gpt-4o, anthropic:claude-sonnet-4-5",
+            ),
         ])
         .unwrap();
         assert_eq!(s.llm.agent_model.to_string(), "openai:gpt-4o-mini");
         assert_eq!(s.llm.vision_models.len(), 2);
         // A local OpenAI-compatible server needs no key.
-        let s = settings(&[("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1/"), ("AGENT_MODEL", "openai:llama3")])
-            .unwrap();
+        let s = settings(&[
+            ("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1/"),
+            ("AGENT_MODEL", "openai:llama3"),
+        ])
+        .unwrap();
         assert_eq!(s.llm.openai_base_url, "http://127.0.0.1:11434/v1");
     }
 
@@ -733,7 +882,10 @@ mod tests {
         let debug = format!("{s:?}");
         let described = format!("{:?}", s.describe());
         for text in [debug, described] {
-            assert!(!text.contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX"), "{text}");
+            assert!(
+                !text.contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX"),
+                "{text}"
+            );
             assert!(!text.contains("sk-very-secret-value"));
             assert!(!text.contains("admin-key-1"));
             assert!(!text.contains("hunter2"), "{text}");
@@ -746,13 +898,25 @@ mod tests {
             redact_url_password("postgresql://app:hunter2@db:5432/health"),
             "postgresql://app:***@db:5432/health"
         );
-        assert_eq!(redact_url_password("postgres://db/health"), "postgres://db/health");
+        assert_eq!(
+            redact_url_password("postgres://db/health"),
+            "postgres://db/health"
+        );
     }
 
     #[test]
     fn log_levels_accept_the_usual_spellings() {
-        assert_eq!(settings(&[("LOG_LEVEL", "DEBUG")]).unwrap().telemetry.level, "debug");
-        assert_eq!(settings(&[("LOG_LEVEL", "WARNING")]).unwrap().telemetry.level, "warn");
+        assert_eq!(
+            settings(&[("LOG_LEVEL", "DEBUG")]).unwrap().telemetry.level,
+            "debug"
+        );
+        assert_eq!(
+            settings(&[("LOG_LEVEL", "WARNING")])
+                .unwrap()
+                .telemetry
+                .level,
+            "warn"
+        );
         assert_eq!(error(&[("LOG_LEVEL", "loud")]).variable, "LOG_LEVEL");
     }
 }

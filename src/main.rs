@@ -5,11 +5,11 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use health_agent::config::Settings;
 use health_actors::domain::UserId;
 use health_agent::chat;
-use health_agent::startup::{shutdown_signal, Application, Core};
+use health_agent::config::Settings;
 use health_agent::nutrition::report;
+use health_agent::startup::{shutdown_signal, Application, Core};
 use health_agent::{store, telemetry};
 
 /// A self-hosted AI health coach on Telegram. Configuration comes from environment variables
@@ -69,7 +69,10 @@ fn main() -> ExitCode {
         return healthcheck(&settings);
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -86,7 +89,10 @@ fn main() -> ExitCode {
             Command::Migrate => {
                 let report = store::migrate(&settings.store).await?;
                 if report.applied.is_empty() {
-                    println!("{}: the schema is up to date; nothing applied", report.backend);
+                    println!(
+                        "{}: the schema is up to date; nothing applied",
+                        report.backend
+                    );
                 } else {
                     println!("{}: applied {}", report.backend, report.applied.join(", "));
                 }
@@ -118,7 +124,10 @@ async fn estimate(settings: &Settings, json: bool, text: &str) -> anyhow::Result
     let engine = health_agent::nutrition::engine_from_settings(&settings.usda)?;
     let estimate = engine.estimate(text).await;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report::to_json(&estimate))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::to_json(&estimate))?
+        );
     } else {
         print!("{}", report::to_text(&estimate));
     }
@@ -136,15 +145,23 @@ fn healthcheck(settings: &Settings) -> ExitCode {
     } else {
         settings.http.host
     };
-    let url = format!("http://{}/health", std::net::SocketAddr::new(host, settings.http.port));
-    let outcome = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|runtime| {
-        runtime.block_on(async {
-            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
-            let response = client.get(&url).send().await?;
-            let status = response.status();
-            Ok::<_, reqwest::Error>((status, response.text().await.unwrap_or_default()))
-        })
-    });
+    let url = format!(
+        "http://{}/health",
+        std::net::SocketAddr::new(host, settings.http.port)
+    );
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|runtime| {
+            runtime.block_on(async {
+                let client = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(3))
+                    .build()?;
+                let response = client.get(&url).send().await?;
+                let status = response.status();
+                Ok::<_, reqwest::Error>((status, response.text().await.unwrap_or_default()))
+            })
+        });
     match outcome {
         Ok(Ok((status, body))) => {
             println!("{body}");

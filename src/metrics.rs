@@ -34,7 +34,11 @@ pub const DB_POOL_MAX_CONNECTIONS: &str = "db_pool_max_connections";
 
 /// Registers descriptions so that `/metrics` carries HELP and TYPE lines.
 pub fn describe() {
-    describe_counter!(HTTP_REQUESTS_TOTAL, Unit::Count, "HTTP requests served, by route and status");
+    describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        Unit::Count,
+        "HTTP requests served, by route and status"
+    );
     describe_histogram!(
         HTTP_REQUEST_DURATION_SECONDS,
         Unit::Seconds,
@@ -45,7 +49,10 @@ pub fn describe() {
         Unit::Count,
         "Health probes whose database ping failed or timed out"
     );
-    describe_gauge!(BUILD_INFO, "Build information: always 1, labelled with version and store backend");
+    describe_gauge!(
+        BUILD_INFO,
+        "Build information: always 1, labelled with version and store backend"
+    );
     describe_counter!(
         EXTERNAL_API_CALLS_TOTAL,
         Unit::Count,
@@ -56,10 +63,27 @@ pub fn describe() {
         Unit::Seconds,
         "Latency of calls to outside services, by provider"
     );
-    describe_counter!(EXTERNAL_API_RETRIES_TOTAL, Unit::Count, "Retried calls to outside services, by provider");
-    describe_gauge!(CIRCUIT_BREAKER_STATE, "Circuit breaker per provider: 0 closed, 1 half-open, 2 open");
-    describe_gauge!(DB_POOL_CONNECTIONS, "Open database connections, by state (idle, in_use)");
+    describe_counter!(
+        EXTERNAL_API_RETRIES_TOTAL,
+        Unit::Count,
+        "Retried calls to outside services, by provider"
+    );
+    describe_gauge!(
+        CIRCUIT_BREAKER_STATE,
+        "Circuit breaker per provider: 0 closed, 1 half-open, 2 open"
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Open database connections, by state (idle, in_use)"
+    );
     describe_gauge!(DB_POOL_WAITING, "Callers waiting for a database connection");
-    describe_gauge!(DB_POOL_MAX_CONNECTIONS, "Most database connections the pool opens");
-    describe_gauge!(UPTIME_SECONDS, Unit::Seconds, "Seconds since the service started");
+    describe_gauge!(
+        DB_POOL_MAX_CONNECTIONS,
+        "Most database connections the pool opens"
+    );
+    describe_gauge!(
+        UPTIME_SECONDS,
+        Unit::Seconds,
+        "Seconds since the service started"
+    );
 }

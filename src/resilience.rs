@@ -21,7 +21,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { attempts: 3, base_delay: Duration::from_millis(250), max_delay: Duration::from_secs(8) }
+        Self {
+            attempts: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+        }
     }
 }
 
@@ -32,7 +36,9 @@ impl RetryPolicy {
         if let Some(asked) = retry_after {
             return asked.min(self.max_delay);
         }
-        let exponential = self.base_delay.saturating_mul(1 << retry.saturating_sub(1).min(16));
+        let exponential = self
+            .base_delay
+            .saturating_mul(1 << retry.saturating_sub(1).min(16));
         let capped = exponential.min(self.max_delay);
         // Full jitter: uniformly in [capped / 2, capped].
         let jitter = jitter_fraction();
@@ -51,7 +57,12 @@ fn jitter_fraction() -> f64 {
 
 /// Parses an HTTP `Retry-After` header given in seconds (the form APIs use for rate limits).
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    value?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
 }
 
 /// What one attempt tells the retry loop.
@@ -64,7 +75,11 @@ pub enum Attempt<T, E> {
 }
 
 /// Runs `attempt` up to `policy.attempts` times, sleeping between tries.
-pub async fn retry<T, E, F, Fut>(policy: RetryPolicy, provider: &'static str, mut attempt: F) -> Result<T, E>
+pub async fn retry<T, E, F, Fut>(
+    policy: RetryPolicy,
+    provider: &'static str,
+    mut attempt: F,
+) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Attempt<T, E>>,
@@ -106,8 +121,12 @@ impl BreakerState {
 
 #[derive(Debug)]
 enum Inner {
-    Closed { consecutive_failures: u32 },
-    Open { until: Instant },
+    Closed {
+        consecutive_failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// One probe is in flight; everyone else is refused until it reports.
     HalfOpen,
 }
@@ -124,14 +143,24 @@ pub struct CircuitBreaker {
 
 impl CircuitBreaker {
     pub fn new(provider: &'static str, threshold: u32, cool_down: Duration) -> Self {
-        metrics::gauge!(CIRCUIT_BREAKER_STATE, "provider" => provider).set(BreakerState::Closed.gauge_value());
-        Self { provider, threshold: threshold.max(1), cool_down, inner: Mutex::new(Inner::Closed { consecutive_failures: 0 }) }
+        metrics::gauge!(CIRCUIT_BREAKER_STATE, "provider" => provider)
+            .set(BreakerState::Closed.gauge_value());
+        Self {
+            provider,
+            threshold: threshold.max(1),
+            cool_down,
+            inner: Mutex::new(Inner::Closed {
+                consecutive_failures: 0,
+            }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock cannot leave the state half-written (every update is a
         // single assignment), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn state(&self) -> BreakerState {
@@ -158,8 +187,15 @@ impl CircuitBreaker {
 
     pub fn record_success(&self) {
         let mut inner = self.lock();
-        if !matches!(*inner, Inner::Closed { consecutive_failures: 0 }) {
-            *inner = Inner::Closed { consecutive_failures: 0 };
+        if !matches!(
+            *inner,
+            Inner::Closed {
+                consecutive_failures: 0
+            }
+        ) {
+            *inner = Inner::Closed {
+                consecutive_failures: 0,
+            };
             self.publish(BreakerState::Closed);
         }
     }
@@ -167,21 +203,30 @@ impl CircuitBreaker {
     pub fn record_failure(&self, now: Instant) {
         let mut inner = self.lock();
         let next = match *inner {
-            Inner::Closed { consecutive_failures } if consecutive_failures + 1 < self.threshold => {
-                Inner::Closed { consecutive_failures: consecutive_failures + 1 }
-            }
-            _ => Inner::Open { until: now + self.cool_down },
+            Inner::Closed {
+                consecutive_failures,
+            } if consecutive_failures + 1 < self.threshold => Inner::Closed {
+                consecutive_failures: consecutive_failures + 1,
+            },
+            _ => Inner::Open {
+                until: now + self.cool_down,
+            },
         };
         let opened = matches!(next, Inner::Open { .. }) && !matches!(*inner, Inner::Open { .. });
         *inner = next;
         if opened {
-            tracing::warn!(provider = self.provider, cool_down_s = self.cool_down.as_secs(), "circuit breaker opened");
+            tracing::warn!(
+                provider = self.provider,
+                cool_down_s = self.cool_down.as_secs(),
+                "circuit breaker opened"
+            );
             self.publish(BreakerState::Open);
         }
     }
 
     fn publish(&self, state: BreakerState) {
-        metrics::gauge!(CIRCUIT_BREAKER_STATE, "provider" => self.provider).set(state.gauge_value());
+        metrics::gauge!(CIRCUIT_BREAKER_STATE, "provider" => self.provider)
+            .set(state.gauge_value());
     }
 }
 
@@ -222,16 +267,29 @@ mod tests {
 
     #[test]
     fn retry_delays_grow_honour_retry_after_and_stay_capped() {
-        let policy = RetryPolicy { attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let policy = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         let first = policy.delay(1, None);
         assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
         let fourth = policy.delay(4, None);
         assert!(fourth >= Duration::from_millis(400) && fourth <= Duration::from_millis(800));
         assert!(policy.delay(10, None) <= Duration::from_secs(1));
-        assert_eq!(policy.delay(1, Some(Duration::from_millis(300))), Duration::from_millis(300));
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(60))), Duration::from_secs(1));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_millis(300))),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(60))),
+            Duration::from_secs(1)
+        );
         assert_eq!(parse_retry_after(Some(" 2 ")), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -240,7 +298,13 @@ mod tests {
         let outcome: Result<u32, &str> = retry(RetryPolicy::default(), "test", || {
             calls += 1;
             let call = calls;
-            async move { if call < 3 { Attempt::Retry("busy", None) } else { Attempt::Done(call) } }
+            async move {
+                if call < 3 {
+                    Attempt::Retry("busy", None)
+                } else {
+                    Attempt::Done(call)
+                }
+            }
         })
         .await;
         assert_eq!(outcome, Ok(3));

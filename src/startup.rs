@@ -43,9 +43,9 @@ pub struct Core {
 impl Core {
     /// Opens (and migrates) the store, builds the agent and starts the actor tree.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
-        let (store, migrations) = store::open(&settings.store)
-            .await
-            .with_context(|| format!("could not open the database ({})", describe_store(settings)))?;
+        let (store, migrations) = store::open(&settings.store).await.with_context(|| {
+            format!("could not open the database ({})", describe_store(settings))
+        })?;
         let engine = crate::nutrition::engine_from_settings(&settings.usda)
             .context("could not set up the USDA FoodData Central client")?;
         let agent: Arc<dyn Agent> = Arc::new(OfflineAgent::new(Arc::new(engine)));
@@ -56,7 +56,11 @@ impl Core {
             settings: root_settings(&settings.actors),
         })
         .await?;
-        Ok(Self { store, migrations, root })
+        Ok(Self {
+            store,
+            migrations,
+            root,
+        })
     }
 
     /// Where the edges submit messages.
@@ -73,7 +77,10 @@ impl Core {
     pub async fn shutdown(self) {
         let report = self.root.shutdown(SHUTDOWN_DEADLINE).await;
         if report.abandoned_rows > 0 || report.persistence_unresponsive {
-            tracing::error!(?report, "shutdown could not write everything that was accepted");
+            tracing::error!(
+                ?report,
+                "shutdown could not write everything that was accepted"
+            );
         } else {
             tracing::info!(?report, "actors stopped; every accepted write is committed");
         }
@@ -113,9 +120,14 @@ impl Application {
         let store = core.store.clone();
         let bind_to = SocketAddr::new(settings.http.host, settings.http.port);
         let listener = TcpListener::bind(bind_to).await.with_context(|| {
-            format!("could not listen on {bind_to}: is another program using API_PORT {}?", bind_to.port())
+            format!(
+                "could not listen on {bind_to}: is another program using API_PORT {}?",
+                bind_to.port()
+            )
         })?;
-        let address = listener.local_addr().context("the bound socket has no address")?;
+        let address = listener
+            .local_addr()
+            .context("the bound socket has no address")?;
 
         let metrics = telemetry::metrics_handle();
         metrics::gauge!(
@@ -130,7 +142,13 @@ impl Application {
             metrics_token: settings.http.metrics_token.clone().map(Arc::new),
             started,
         };
-        Ok(Self { address, listener, core, http_state, settings })
+        Ok(Self {
+            address,
+            listener,
+            core,
+            http_state,
+            settings,
+        })
     }
 
     /// The address the HTTP server listens on (the real port when `API_PORT=0`).
@@ -148,8 +166,17 @@ impl Application {
 
     /// Runs until `shutdown` completes (or the actor tree fails for good), then drains the HTTP
     /// server, stops the actors in order and closes the store.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { address, listener, core, http_state, settings } = self;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            address,
+            listener,
+            core,
+            http_state,
+            settings,
+        } = self;
         tracing::info!(
             %address,
             backend = core.store.backend(),

@@ -26,7 +26,10 @@ pub fn init_tracing(settings: &TelemetrySettings) -> TelemetryGuard {
     let directive = if settings.level.contains('=') {
         settings.level.clone()
     } else {
-        format!("{level},hyper=info,h2=info,rustls=info,tokio_postgres=info", level = settings.level)
+        format!(
+            "{level},hyper=info,h2=info,rustls=info,tokio_postgres=info",
+            level = settings.level
+        )
     };
     let filter = || EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
 
@@ -38,7 +41,10 @@ pub fn init_tracing(settings: &TelemetrySettings) -> TelemetryGuard {
                 (Some(writer), Some(guard))
             }
             Err(error) => {
-                eprintln!("warning: logs go to stdout only: cannot create {}: {error}", dir.display());
+                eprintln!(
+                    "warning: logs go to stdout only: cannot create {}: {error}",
+                    dir.display()
+                );
                 (None, None)
             }
         },
@@ -53,19 +59,32 @@ pub fn init_tracing(settings: &TelemetrySettings) -> TelemetryGuard {
     };
     let file_layer = file_writer.map(|writer| {
         if json {
-            fmt::layer().json().with_writer(writer).with_filter(filter()).boxed()
+            fmt::layer()
+                .json()
+                .with_writer(writer)
+                .with_filter(filter())
+                .boxed()
         } else {
-            fmt::layer().with_ansi(false).with_writer(writer).with_filter(filter()).boxed()
+            fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer)
+                .with_filter(filter())
+                .boxed()
         }
     });
     // A second init (tests building several applications) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(stdout_layer).with(file_layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(stdout_layer)
+        .with(file_layer)
+        .try_init();
     TelemetryGuard { _file: guard }
 }
 
 /// Buckets for latencies in seconds, from 0.5 ms to 60 s.
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
 
 /// The process-wide Prometheus recorder, installed on first use, with its upkeep task.
 ///
@@ -88,10 +107,12 @@ pub fn metrics_handle() -> PrometheusHandle {
             let upkeep = handle.clone();
             // Histograms are drained by upkeep; without the exporter's HTTP feature nobody else
             // calls it. A plain thread keeps this independent of any one tokio runtime.
-            let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
-                std::thread::sleep(Duration::from_secs(5));
-                upkeep.run_upkeep();
-            });
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                });
             if let Err(error) = spawned {
                 tracing::warn!(%error, "metrics upkeep thread could not start");
             }

@@ -34,7 +34,7 @@ pub struct Grams(f64);
 
 impl Grams {
     pub fn new(value: f64) -> Result<Self, InvalidValue> {
-        if value.is_finite() && value >= 0.0 && value <= 100_000.0 {
+        if value.is_finite() && (0.0..=100_000.0).contains(&value) {
             Ok(Self(value))
         } else {
             Err(InvalidValue(format!(
@@ -67,7 +67,7 @@ pub struct Kcal(f64);
 
 impl Kcal {
     pub fn new(value: f64) -> Result<Self, InvalidValue> {
-        if value.is_finite() && value >= 0.0 && value <= 1_000_000.0 {
+        if value.is_finite() && (0.0..=1_000_000.0).contains(&value) {
             Ok(Self(value))
         } else {
             Err(InvalidValue(format!(
@@ -411,10 +411,17 @@ pub struct WeightLog {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReminderSchedule {
-    Daily { time: chrono::NaiveTime },
+    Daily {
+        time: chrono::NaiveTime,
+    },
     /// Weekdays as numbers from Monday = 1 to Sunday = 7.
-    Weekly { time: chrono::NaiveTime, weekdays: Vec<u8> },
-    Once { at: DateTime<Utc> },
+    Weekly {
+        time: chrono::NaiveTime,
+        weekdays: Vec<u8>,
+    },
+    Once {
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -483,7 +490,13 @@ mod tests {
 
     #[test]
     fn nutrients_scale_and_add() {
-        let per_100 = Nutrients { kcal: 143.0, protein_g: 12.6, carbs_g: 0.7, fat_g: 9.5, fiber_g: 0.0 };
+        let per_100 = Nutrients {
+            kcal: 143.0,
+            protein_g: 12.6,
+            carbs_g: 0.7,
+            fat_g: 9.5,
+            fiber_g: 0.0,
+        };
         let two_eggs = per_100.scaled(1.0);
         let total = Nutrients::sum([&two_eggs, &per_100.scaled(0.5)]);
         assert!((total.kcal - 214.5).abs() < 1e-9);
@@ -494,8 +507,14 @@ mod tests {
         let mut user = User::new(UserId(1), Utc::now());
         user.timezone = "Pacific/Auckland".into();
         let at = "2026-01-01T20:00:00Z".parse().unwrap();
-        assert_eq!(user.local_date(at), NaiveDate::from_ymd_opt(2026, 1, 2).unwrap());
+        assert_eq!(
+            user.local_date(at),
+            NaiveDate::from_ymd_opt(2026, 1, 2).unwrap()
+        );
         user.timezone = "Not/AZone".into();
-        assert_eq!(user.local_date(at), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        assert_eq!(
+            user.local_date(at),
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+        );
     }
 }

@@ -44,13 +44,22 @@ pub enum Write {
     InsertFoodEntry(FoodEntry),
     /// Replace the items and totals of an existing entry (a correction).
     UpdateFoodEntry(FoodEntry),
-    DeleteFoodEntry { user_id: UserId, id: Uuid },
+    DeleteFoodEntry {
+        user_id: UserId,
+        id: Uuid,
+    },
     AppendMessage(ConversationMessage),
     InsertMemory(Memory),
-    DeleteMemory { user_id: UserId, id: Uuid },
+    DeleteMemory {
+        user_id: UserId,
+        id: Uuid,
+    },
     InsertWeight(WeightLog),
     UpsertReminder(Reminder),
-    DeleteReminder { user_id: UserId, id: Uuid },
+    DeleteReminder {
+        user_id: UserId,
+        id: Uuid,
+    },
     InsertXp(XpEvent),
     UpsertStreak(Streak),
     /// Recorded once per (user, code); a second insert is ignored.

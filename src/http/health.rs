@@ -27,7 +27,10 @@ pub(super) async fn health(state: HttpState) -> warp::reply::Response {
     let error = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(format!("database ping failed: {error}")),
-        Err(_) => Some(format!("database ping timed out after {} s", PING_TIMEOUT.as_secs())),
+        Err(_) => Some(format!(
+            "database ping timed out after {} s",
+            PING_TIMEOUT.as_secs()
+        )),
     };
     let healthy = error.is_none();
     if !healthy {
@@ -41,6 +44,10 @@ pub(super) async fn health(state: HttpState) -> warp::reply::Response {
         uptime_seconds: state.started.elapsed().as_secs(),
         error,
     };
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }

@@ -7,11 +7,17 @@ use warp::Reply;
 
 use super::{error_reply, HttpState};
 
-pub(super) async fn metrics(authorization: Option<String>, state: HttpState) -> warp::reply::Response {
+pub(super) async fn metrics(
+    authorization: Option<String>,
+    state: HttpState,
+) -> warp::reply::Response {
     if let Some(token) = &state.metrics_token {
-        let presented = authorization.as_deref().and_then(|value| value.strip_prefix("Bearer "));
-        let allowed = presented
-            .is_some_and(|presented| constant_time_eq(presented.as_bytes(), token.expose_secret().as_bytes()));
+        let presented = authorization
+            .as_deref()
+            .and_then(|value| value.strip_prefix("Bearer "));
+        let allowed = presented.is_some_and(|presented| {
+            constant_time_eq(presented.as_bytes(), token.expose_secret().as_bytes())
+        });
         if !allowed {
             return error_reply(
                 StatusCode::UNAUTHORIZED,
@@ -23,14 +29,20 @@ pub(super) async fn metrics(authorization: Option<String>, state: HttpState) -> 
     metrics::gauge!(crate::metrics::UPTIME_SECONDS).set(state.started.elapsed().as_secs_f64());
     if let Some(pool) = state.store.pool_usage() {
         let in_use = pool.open.saturating_sub(pool.idle);
-        metrics::gauge!(crate::metrics::DB_POOL_CONNECTIONS, "state" => "idle").set(pool.idle as f64);
-        metrics::gauge!(crate::metrics::DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
+        metrics::gauge!(crate::metrics::DB_POOL_CONNECTIONS, "state" => "idle")
+            .set(pool.idle as f64);
+        metrics::gauge!(crate::metrics::DB_POOL_CONNECTIONS, "state" => "in_use")
+            .set(in_use as f64);
         metrics::gauge!(crate::metrics::DB_POOL_WAITING).set(pool.waiting as f64);
         metrics::gauge!(crate::metrics::DB_POOL_MAX_CONNECTIONS).set(pool.max as f64);
     }
     let body = state.metrics.render();
-    warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4; charset=utf-8")
-        .into_response()
+    warp::reply::with_header(
+        body,
+        "content-type",
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
+    .into_response()
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

@@ -26,8 +26,14 @@ pub struct HttpState {
 }
 
 /// The whole route tree, with request metrics and JSON errors for unknown routes.
-pub fn routes(state: HttpState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    let health = warp::path("health").and(warp::path::end()).and(warp::get()).and(with(state.clone())).then(health::health);
+pub fn routes(
+    state: HttpState,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let health = warp::path("health")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with(state.clone()))
+        .then(health::health);
     let metrics = warp::path("metrics")
         .and(warp::path::end())
         .and(warp::get())
@@ -61,7 +67,8 @@ fn route_label(path: &str) -> &'static str {
 fn record_request(info: warp::log::Info<'_>) {
     let route = route_label(info.path());
     let status = info.status().as_u16().to_string();
-    metrics::counter!(crate::metrics::HTTP_REQUESTS_TOTAL, "route" => route, "status" => status).increment(1);
+    metrics::counter!(crate::metrics::HTTP_REQUESTS_TOTAL, "route" => route, "status" => status)
+        .increment(1);
     metrics::histogram!(crate::metrics::HTTP_REQUEST_DURATION_SECONDS, "route" => route)
         .record(info.elapsed().as_secs_f64());
 }
@@ -74,7 +81,11 @@ pub fn error_reply(status: StatusCode, code: &str, message: &str) -> warp::reply
 
 async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
     let reply = if rejection.is_not_found() {
-        error_reply(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.")
+        error_reply(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "There is nothing at this address.",
+        )
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         error_reply(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -83,7 +94,11 @@ async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallib
         )
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
-        error_reply(StatusCode::BAD_REQUEST, "bad_request", "The request could not be understood.")
+        error_reply(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "The request could not be understood.",
+        )
     };
     Ok(reply)
 }

@@ -17,8 +17,8 @@ use health_actors::conversation::{Agent, AgentError, TurnContext};
 use health_actors::domain::{FoodEntry, Goals, MealType, Nutrients, User, WeightLog};
 use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::nutrition::{
-    classify, daily_kcal_target, parse_meal, DayRef, GoalNutrient, Intent, MealEstimate, Metric, Period,
-    QuestionKind,
+    classify, daily_kcal_target, parse_meal, DayRef, GoalNutrient, Intent, MealEstimate, Metric,
+    Period, QuestionKind,
 };
 use health_actors::ports::Write;
 use uuid::Uuid;
@@ -87,10 +87,21 @@ impl Agent for OfflineAgent {
 }
 
 impl OfflineAgent {
-    async fn act(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound, intent: Intent) -> Result<(), AgentError> {
+    async fn act(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        intent: Intent,
+    ) -> Result<(), AgentError> {
         match intent {
-            Intent::LogMeal { text, meal_type, day, time } => {
-                self.log_meal(ctx, inbound, &text, meal_type, day, time).await
+            Intent::LogMeal {
+                text,
+                meal_type,
+                day,
+                time,
+            } => {
+                self.log_meal(ctx, inbound, &text, meal_type, day, time)
+                    .await
             }
             Intent::Question { kind, period } => answer_question(ctx, kind, period).await,
             Intent::FoodInfo { text } => self.food_info(ctx, &text).await,
@@ -104,19 +115,33 @@ impl OfflineAgent {
                 // "a plate of zorblax": shaped like food, so say which food is unknown (or let
                 // USDA find it) instead of answering with the help text.
                 InboundContent::Text(ref text) if looks_like_food(text) => {
-                    self.log_meal(ctx, inbound, text, None, DayRef::Today, None).await
+                    self.log_meal(ctx, inbound, text, None, DayRef::Today, None)
+                        .await
                 }
                 _ => reply(ctx, format!("Sorry, I didn't understand that.\n\n{HELP}")).await,
             },
         }
     }
 
-    async fn command(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound, name: &str, args: &str) -> Result<(), AgentError> {
+    async fn command(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        name: &str,
+        args: &str,
+    ) -> Result<(), AgentError> {
         let args = args.trim();
         match name.to_ascii_lowercase().as_str() {
             "start" => reply(ctx, format!("{WELCOME}\n\n{HELP}")).await,
             "help" => reply(ctx, HELP).await,
-            "today" => answer_question(ctx, QuestionKind::Total(Metric::All), Period::Day(DayRef::Today)).await,
+            "today" => {
+                answer_question(
+                    ctx,
+                    QuestionKind::Total(Metric::All),
+                    Period::Day(DayRef::Today),
+                )
+                .await
+            }
             "week" => answer_question(ctx, QuestionKind::OnTrack, Period::ThisWeek).await,
             "undo" => undo(ctx).await,
             "goal" if args.is_empty() => show_goals(ctx).await,
@@ -130,11 +155,19 @@ impl OfflineAgent {
             "weight" if args.is_empty() => show_weights(ctx).await,
             "weight" => match classify(&format!("I weigh {args}"), self.engine.table()) {
                 Intent::LogWeight { kg, .. } => log_weight(ctx, inbound, kg).await,
-                _ => reply(ctx, "Tell me your weight with its unit, e.g. /weight 72.5 kg or /weight 160 lb.").await,
+                _ => reply(
+                    ctx,
+                    "Tell me your weight with its unit, e.g. /weight 72.5 kg or /weight 160 lb.",
+                )
+                .await,
             },
             "settings" => settings(ctx, args).await,
             other => {
-                reply(ctx, format!("I don't know the command /{other}. Send /help to see what I can do.")).await
+                reply(
+                    ctx,
+                    format!("I don't know the command /{other}. Send /help to see what I can do."),
+                )
+                .await
             }
         }
     }
@@ -234,7 +267,10 @@ impl OfflineAgent {
 /// when no food in it is known.
 fn looks_like_food(text: &str) -> bool {
     let items = parse_meal(text, &|_| false);
-    !items.is_empty() && items.iter().all(|item| !item.name.is_empty() && (item.quantity.is_some() || item.unit.is_some()))
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|item| !item.name.is_empty() && (item.quantity.is_some() || item.unit.is_some()))
 }
 
 async fn reply(ctx: &mut TurnContext<'_>, text: impl Into<String>) -> Result<(), AgentError> {
@@ -245,13 +281,27 @@ async fn reply(ctx: &mut TurnContext<'_>, text: impl Into<String>) -> Result<(),
 
 /// "I don't know 'X' yet: ..." for every unknown item.
 fn unknown_sentence(estimate: &MealEstimate, nothing_saved: bool) -> String {
-    let names: Vec<String> = estimate.unknown.iter().map(|name| format!("'{}'", name.trim())).collect();
+    let names: Vec<String> = estimate
+        .unknown
+        .iter()
+        .map(|name| format!("'{}'", name.trim()))
+        .collect();
     let mut text = match names.len() {
         0 => "I couldn't find a food in that.".to_owned(),
-        1 => format!("I don't know {} yet: can you give grams or a similar food?", names[0]),
-        _ => format!("I don't know {} yet: can you give grams or similar foods?", join_and(&names)),
+        1 => format!(
+            "I don't know {} yet: can you give grams or a similar food?",
+            names[0]
+        ),
+        _ => format!(
+            "I don't know {} yet: can you give grams or similar foods?",
+            join_and(&names)
+        ),
     };
-    text.push_str(if nothing_saved { " Nothing was saved." } else { " Nothing was counted for it." });
+    text.push_str(if nothing_saved {
+        " Nothing was saved."
+    } else {
+        " Nothing was counted for it."
+    });
     text
 }
 
@@ -315,7 +365,13 @@ fn meal_type_at(time: NaiveTime) -> MealType {
 
 /// When the meal was eaten: the stated time on that local day; else now (today) or a typical
 /// time for the meal (another day).
-fn eaten_at(user: &User, now: DateTime<Utc>, date: NaiveDate, time: Option<NaiveTime>, meal: Option<MealType>) -> DateTime<Utc> {
+fn eaten_at(
+    user: &User,
+    now: DateTime<Utc>,
+    date: NaiveDate,
+    time: Option<NaiveTime>,
+    meal: Option<MealType>,
+) -> DateTime<Utc> {
     let today = user.local_date(now);
     let time = match time {
         Some(time) => time,
@@ -335,7 +391,11 @@ fn eaten_at(user: &User, now: DateTime<Utc>, date: NaiveDate, time: Option<Naive
         .unwrap_or(now)
 }
 
-async fn day_total(ctx: &TurnContext<'_>, user: &User, date: NaiveDate) -> Result<Nutrients, AgentError> {
+async fn day_total(
+    ctx: &TurnContext<'_>,
+    user: &User,
+    date: NaiveDate,
+) -> Result<Nutrients, AgentError> {
     let entries = ctx.store().food_entries(user.id, date, date).await?;
     Ok(Nutrients::sum(entries.iter().map(|entry| &entry.total)))
 }
@@ -379,17 +439,29 @@ fn period_dates(period: Period, today: NaiveDate) -> (NaiveDate, NaiveDate, &'st
             (date, date, "day")
         }
         Period::ThisWeek => (monday, today, "this week"),
-        Period::LastWeek => (monday - Duration::days(7), monday - Duration::days(1), "last week"),
+        Period::LastWeek => (
+            monday - Duration::days(7),
+            monday - Duration::days(1),
+            "last week",
+        ),
     }
 }
 
-async fn answer_question(ctx: &mut TurnContext<'_>, kind: QuestionKind, period: Period) -> Result<(), AgentError> {
+async fn answer_question(
+    ctx: &mut TurnContext<'_>,
+    kind: QuestionKind,
+    period: Period,
+) -> Result<(), AgentError> {
     let user = ctx.user().clone();
     let today = user.local_date(ctx.now());
     let (from, to, span) = period_dates(period, today);
     let entries = ctx.store().food_entries(user.id, from, to).await?;
     let total = Nutrients::sum(entries.iter().map(|entry| &entry.total));
-    let label = if span == "day" { day_label(from, today) } else { span.to_owned() };
+    let label = if span == "day" {
+        day_label(from, today)
+    } else {
+        span.to_owned()
+    };
     let text = match kind {
         _ if entries.is_empty() => format!("Nothing is logged for {label} yet."),
         QuestionKind::Total(metric) => {
@@ -402,8 +474,15 @@ async fn answer_question(ctx: &mut TurnContext<'_>, kind: QuestionKind, period: 
                 Metric::All => {
                     let mut text = String::new();
                     for entry in &entries {
-                        let meal = entry.meal_type.map(|m| format!("{}: ", m.as_str())).unwrap_or_default();
-                        let _ = writeln!(text, "• {meal}{} — {:.0} kcal", entry.description, entry.total.kcal);
+                        let meal = entry
+                            .meal_type
+                            .map(|m| format!("{}: ", m.as_str()))
+                            .unwrap_or_default();
+                        let _ = writeln!(
+                            text,
+                            "• {meal}{} — {:.0} kcal",
+                            entry.description, entry.total.kcal
+                        );
                     }
                     let goal = goal_line(&user.goals, &total, &label);
                     return reply(ctx, format!("{text}{goal}")).await;
@@ -412,14 +491,30 @@ async fn answer_question(ctx: &mut TurnContext<'_>, kind: QuestionKind, period: 
             let goal = goal_for_metric(&user.goals, metric)
                 .map(|goal| format!(" (goal {goal:.0})"))
                 .unwrap_or_default();
-            format!("{} you had {amount}{goal}, from {} logged {}.", capitalise(&label), entries.len(), plural(entries.len(), "entry", "entries"))
+            format!(
+                "{} you had {amount}{goal}, from {} logged {}.",
+                capitalise(&label),
+                entries.len(),
+                plural(entries.len(), "entry", "entries")
+            )
         }
         QuestionKind::Diary => {
             let mut text = format!("{}:\n", capitalise(&label));
             for entry in &entries {
-                let day = if from == to { String::new() } else { format!("{} ", entry.local_date.format("%a")) };
-                let meal = entry.meal_type.map(|m| format!("{}: ", m.as_str())).unwrap_or_default();
-                let _ = writeln!(text, "• {day}{meal}{} — {:.0} kcal", entry.description, entry.total.kcal);
+                let day = if from == to {
+                    String::new()
+                } else {
+                    format!("{} ", entry.local_date.format("%a"))
+                };
+                let meal = entry
+                    .meal_type
+                    .map(|m| format!("{}: ", m.as_str()))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    text,
+                    "• {day}{meal}{} — {:.0} kcal",
+                    entry.description, entry.total.kcal
+                );
             }
             let _ = write!(text, "Total: {}.", macros_line(&total));
             text
@@ -429,14 +524,29 @@ async fn answer_question(ctx: &mut TurnContext<'_>, kind: QuestionKind, period: 
     reply(ctx, text).await
 }
 
-fn on_track(goals: &Goals, entries: &[FoodEntry], from: NaiveDate, to: NaiveDate, label: &str) -> String {
-    let days_logged: std::collections::BTreeSet<NaiveDate> = entries.iter().map(|e| e.local_date).collect();
+fn on_track(
+    goals: &Goals,
+    entries: &[FoodEntry],
+    from: NaiveDate,
+    to: NaiveDate,
+    label: &str,
+) -> String {
+    let days_logged: std::collections::BTreeSet<NaiveDate> =
+        entries.iter().map(|e| e.local_date).collect();
     let total = Nutrients::sum(entries.iter().map(|entry| &entry.total));
     let mut text = String::new();
     let mut date = from;
     while date <= to {
-        let kcal: f64 = entries.iter().filter(|e| e.local_date == date).map(|e| e.total.kcal).sum();
-        let bar = if days_logged.contains(&date) { format!("{kcal:.0} kcal") } else { "nothing logged".into() };
+        let kcal: f64 = entries
+            .iter()
+            .filter(|e| e.local_date == date)
+            .map(|e| e.total.kcal)
+            .sum();
+        let bar = if days_logged.contains(&date) {
+            format!("{kcal:.0} kcal")
+        } else {
+            "nothing logged".into()
+        };
         let _ = writeln!(text, "{}: {bar}", date.format("%a %-d"));
         date += Duration::days(1);
     }
@@ -495,7 +605,11 @@ fn plural(count: usize, one: &'static str, many: &'static str) -> &'static str {
     }
 }
 
-async fn set_goal(ctx: &mut TurnContext<'_>, nutrient: GoalNutrient, amount: f64) -> Result<(), AgentError> {
+async fn set_goal(
+    ctx: &mut TurnContext<'_>,
+    nutrient: GoalNutrient,
+    amount: f64,
+) -> Result<(), AgentError> {
     let (range, name, unit) = match nutrient {
         GoalNutrient::Kcal => (800.0..=6000.0, "calorie", "kcal"),
         GoalNutrient::Protein => (10.0..=400.0, "protein", "g"),
@@ -521,12 +635,20 @@ async fn set_goal(ctx: &mut TurnContext<'_>, nutrient: GoalNutrient, amount: f64
         GoalNutrient::Fat => user.goals.fat_g = Some(amount),
     }
     ctx.save_user(user).await?;
-    reply(ctx, format!("Saved: your daily {name} goal is {amount:.0} {unit}.")).await
+    reply(
+        ctx,
+        format!("Saved: your daily {name} goal is {amount:.0} {unit}."),
+    )
+    .await
 }
 
 async fn show_goals(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
     let goals = ctx.user().goals;
-    let show = |value: Option<f64>, unit: &str| value.map(|v| format!("{v:.0} {unit}")).unwrap_or_else(|| "not set".into());
+    let show = |value: Option<f64>, unit: &str| {
+        value
+            .map(|v| format!("{v:.0} {unit}"))
+            .unwrap_or_else(|| "not set".into())
+    };
     let text = format!(
         "Your daily goals:\n• energy: {}\n• protein: {}\n• carbohydrates: {}\n• fat: {}\nChange one with e.g. /goal 1800 kcal or /goal protein 120 g.",
         show(goals.kcal, "kcal"),
@@ -582,14 +704,26 @@ async fn goal_from_profile(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> 
     .await
 }
 
-async fn log_weight(ctx: &mut TurnContext<'_>, inbound: &Inbound, kg: f64) -> Result<(), AgentError> {
+async fn log_weight(
+    ctx: &mut TurnContext<'_>,
+    inbound: &Inbound,
+    kg: f64,
+) -> Result<(), AgentError> {
     if !(20.0..=400.0).contains(&kg) {
         return reply(ctx, format!("{kg:.1} kg doesn't look right; tell me your weight with its unit, e.g. 72.5 kg or 160 lb.")).await;
     }
     let now = ctx.now();
     let user_id = ctx.user().id;
-    let previous = ctx.store().weights(user_id, now - Duration::days(3650), now).await?;
-    let log = WeightLog { id: Uuid::new_v5(&ENTRY_NAMESPACE, inbound.id.as_bytes()), user_id, kg, logged_at: now };
+    let previous = ctx
+        .store()
+        .weights(user_id, now - Duration::days(3650), now)
+        .await?;
+    let log = WeightLog {
+        id: Uuid::new_v5(&ENTRY_NAMESPACE, inbound.id.as_bytes()),
+        user_id,
+        kg,
+        logged_at: now,
+    };
     ctx.write(vec![Write::InsertWeight(log)]).await?;
     let mut user = ctx.user().clone();
     user.profile.weight_kg = Some(kg);
@@ -601,7 +735,12 @@ async fn log_weight(ctx: &mut TurnContext<'_>, inbound: &Inbound, kg: f64) -> Re
             if delta.abs() < 0.05 {
                 format!(" Same as on {}.", last.logged_at.format("%-d %B"))
             } else {
-                format!(" That's {}{:.1} kg since {}.", if delta > 0.0 { "+" } else { "−" }, delta.abs(), last.logged_at.format("%-d %B"))
+                format!(
+                    " That's {}{:.1} kg since {}.",
+                    if delta > 0.0 { "+" } else { "−" },
+                    delta.abs(),
+                    last.logged_at.format("%-d %B")
+                )
             }
         })
         .unwrap_or_default();
@@ -610,13 +749,25 @@ async fn log_weight(ctx: &mut TurnContext<'_>, inbound: &Inbound, kg: f64) -> Re
 
 async fn show_weights(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
     let now = ctx.now();
-    let weights = ctx.store().weights(ctx.user().id, now - Duration::days(90), now).await?;
+    let weights = ctx
+        .store()
+        .weights(ctx.user().id, now - Duration::days(90), now)
+        .await?;
     if weights.is_empty() {
-        return reply(ctx, "No weight logged in the last 90 days. Send e.g. /weight 72.5 kg.").await;
+        return reply(
+            ctx,
+            "No weight logged in the last 90 days. Send e.g. /weight 72.5 kg.",
+        )
+        .await;
     }
     let mut text = String::from("Your weight, last 90 days:\n");
     for log in weights.iter().rev().take(10).rev() {
-        let _ = writeln!(text, "• {}: {:.1} kg", log.logged_at.format("%-d %b"), log.kg);
+        let _ = writeln!(
+            text,
+            "• {}: {:.1} kg",
+            log.logged_at.format("%-d %b"),
+            log.kg
+        );
     }
     reply(ctx, text.trim_end().to_owned()).await
 }
@@ -626,7 +777,11 @@ async fn undo(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
     let Some(entry) = ctx.store().last_food_entry(user.id).await? else {
         return reply(ctx, "There's nothing to undo: no food is logged.").await;
     };
-    ctx.write(vec![Write::DeleteFoodEntry { user_id: user.id, id: entry.id }]).await?;
+    ctx.write(vec![Write::DeleteFoodEntry {
+        user_id: user.id,
+        id: entry.id,
+    }])
+    .await?;
     let today = user.local_date(ctx.now());
     let total = day_total(ctx, &user, entry.local_date).await?;
     let when = day_label(entry.local_date, today);
@@ -685,9 +840,20 @@ mod tests {
 
     #[test]
     fn goal_line_counts_down_or_asks_for_a_goal() {
-        let total = Nutrients { kcal: 1240.0, protein_g: 80.0, carbs_g: 120.0, fat_g: 40.0, fiber_g: 10.0 };
-        let goals = Goals { kcal: Some(1800.0), ..Goals::default() };
-        assert!(goal_line(&goals, &total, "today").starts_with("Today: 1240 of 1800 kcal (560 left)"));
+        let total = Nutrients {
+            kcal: 1240.0,
+            protein_g: 80.0,
+            carbs_g: 120.0,
+            fat_g: 40.0,
+            fiber_g: 10.0,
+        };
+        let goals = Goals {
+            kcal: Some(1800.0),
+            ..Goals::default()
+        };
+        assert!(
+            goal_line(&goals, &total, "today").starts_with("Today: 1240 of 1800 kcal (560 left)")
+        );
         assert!(goal_line(&Goals::default(), &total, "today").contains("No daily goal yet"));
     }
 
@@ -699,7 +865,13 @@ mod tests {
         let yesterday = NaiveDate::from_ymd_opt(2026, 6, 9).unwrap();
         let at = eaten_at(&user, now, yesterday, None, Some(MealType::Breakfast));
         assert_eq!(at, "2026-06-09T06:00:00Z".parse::<DateTime<Utc>>().unwrap());
-        let at = eaten_at(&user, now, yesterday, NaiveTime::from_hms_opt(20, 0, 0), None);
+        let at = eaten_at(
+            &user,
+            now,
+            yesterday,
+            NaiveTime::from_hms_opt(20, 0, 0),
+            None,
+        );
         assert_eq!(at, "2026-06-09T18:00:00Z".parse::<DateTime<Utc>>().unwrap());
     }
 
@@ -712,7 +884,12 @@ mod tests {
 
     #[test]
     fn unknown_foods_are_named_back() {
-        let estimate = MealEstimate { items: vec![], unknown: vec!["zorblax".into()], total: Nutrients::default(), notes: vec![] };
+        let estimate = MealEstimate {
+            items: vec![],
+            unknown: vec!["zorblax".into()],
+            total: Nutrients::default(),
+            notes: vec![],
+        };
         assert_eq!(
             unknown_sentence(&estimate, true),
             "I don't know 'zorblax' yet: can you give grams or a similar food? Nothing was saved."

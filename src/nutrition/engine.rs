@@ -28,11 +28,17 @@ pub struct NutritionEngine {
 impl NutritionEngine {
     /// The built-in table only.
     pub fn offline() -> Self {
-        Self { table: FoodTable::builtin(), usda: None }
+        Self {
+            table: FoodTable::builtin(),
+            usda: None,
+        }
     }
 
     pub fn with_usda(usda: Arc<UsdaClient>) -> Self {
-        Self { table: FoodTable::builtin(), usda: Some(usda) }
+        Self {
+            table: FoodTable::builtin(),
+            usda: Some(usda),
+        }
     }
 
     pub fn table(&self) -> &'static FoodTable {
@@ -42,7 +48,9 @@ impl NutritionEngine {
     /// Items, totals and the unknown rest of a meal description.
     pub async fn estimate(&self, text: &str) -> MealEstimate {
         let mut estimate = estimate_meal(text, self.table);
-        let Some(usda) = &self.usda else { return estimate };
+        let Some(usda) = &self.usda else {
+            return estimate;
+        };
         let mut still_unknown = Vec::new();
         for label in std::mem::take(&mut estimate.unknown) {
             let parsed = parse_meal(&label, &|_| false);
@@ -78,7 +86,10 @@ pub fn food_from_usda(usda: &UsdaFood) -> Food {
         .iter()
         .filter_map(|portion| {
             let unit = portion_key(&portion.unit)?;
-            Some(Portion { unit, grams: portion.grams / portion.amount })
+            Some(Portion {
+                unit,
+                grams: portion.grams / portion.amount,
+            })
         })
         .collect();
     // The default portion (what "2 avocados" counts) is a whole item, not a cup.
@@ -120,13 +131,17 @@ fn portion_key(unit: &str) -> Option<String> {
         "tablespoon" | "tbsp" => "tbsp",
         "teaspoon" | "tsp" => "tsp",
         "fl oz" | "oz" | "g" | "lb" => return None,
-        other if other.is_empty() => return None,
+        "" => return None,
         other => other,
     };
     Some(key.to_owned())
 }
 
-fn usda_item(label: &str, item: &ParsedItem, usda: &UsdaFood) -> Option<(FoodItem, Option<String>)> {
+fn usda_item(
+    label: &str,
+    item: &ParsedItem,
+    usda: &UsdaFood,
+) -> Option<(FoodItem, Option<String>)> {
     let food = food_from_usda(usda);
     let amount = resolve_amount(&food, item.quantity, item.unit.as_ref())?;
     let grams = Grams::new(amount.grams).ok()?;
@@ -151,10 +166,26 @@ mod tests {
             fdc_id: 171705,
             description: "Avocados, raw, all commercial varieties".into(),
             data_type: "SR Legacy".into(),
-            per_100g: Nutrients { kcal: 160.0, protein_g: 2.0, carbs_g: 8.53, fat_g: 14.66, fiber_g: 6.7 },
+            per_100g: Nutrients {
+                kcal: 160.0,
+                protein_g: 2.0,
+                carbs_g: 8.53,
+                fat_g: 14.66,
+                fiber_g: 6.7,
+            },
             portions: vec![
-                UsdaPortion { unit: "cup".into(), amount: 1.0, description: "cup, cubes".into(), grams: 150.0 },
-                UsdaPortion { unit: "avocado".into(), amount: 1.0, description: "avocado".into(), grams: 201.0 },
+                UsdaPortion {
+                    unit: "cup".into(),
+                    amount: 1.0,
+                    description: "cup, cubes".into(),
+                    grams: 150.0,
+                },
+                UsdaPortion {
+                    unit: "avocado".into(),
+                    amount: 1.0,
+                    description: "avocado".into(),
+                    grams: 201.0,
+                },
             ],
         }
     }
@@ -169,7 +200,12 @@ mod tests {
 
     #[test]
     fn usda_items_use_the_foods_own_portions_and_say_their_source() {
-        let item = ParsedItem { input: "half an avocado".into(), quantity: Some(0.5), unit: None, name: "avocado".into() };
+        let item = ParsedItem {
+            input: "half an avocado".into(),
+            quantity: Some(0.5),
+            unit: None,
+            name: "avocado".into(),
+        };
         let (food_item, _) = usda_item("half an avocado", &item, &avocado()).unwrap();
         assert_eq!(food_item.grams, 100.5);
         assert!((food_item.nutrients.kcal - 160.8).abs() < 1e-9);

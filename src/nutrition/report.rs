@@ -99,7 +99,9 @@ pub fn to_text(estimate: &MealEstimate) -> String {
         out.push_str(&format!("note: {note}\n"));
     }
     for unknown in &estimate.unknown {
-        out.push_str(&format!("unknown: I don't know '{unknown}' yet: give grams or a similar food\n"));
+        out.push_str(&format!(
+            "unknown: I don't know '{unknown}' yet: give grams or a similar food\n"
+        ));
     }
     out
 }

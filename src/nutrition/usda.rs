@@ -85,7 +85,12 @@ pub struct UsdaSettings {
 
 impl UsdaSettings {
     pub fn new(base_url: impl Into<String>, api_key: SecretString) -> Self {
-        Self { base_url: base_url.into(), api_key, timeout: Duration::from_secs(5), retry: RetryPolicy::default() }
+        Self {
+            base_url: base_url.into(),
+            api_key,
+            timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+        }
     }
 }
 
@@ -103,7 +108,12 @@ impl UsdaClient {
             .user_agent(concat!("health-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| UsdaError::Network(error.to_string()))?;
-        Ok(Self { http, settings, breaker: CircuitBreaker::new(PROVIDER, 5, Duration::from_secs(60)), cache: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            http,
+            settings,
+            breaker: CircuitBreaker::new(PROVIDER, 5, Duration::from_secs(60)),
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The best FDC food for a name: search, then the details (portions) of the first hit.
@@ -128,14 +138,24 @@ impl UsdaClient {
 
     fn cache_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Arc<UsdaFood>>>> {
         // Every update is a single insert, so a poisoned map is still consistent.
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `GET /v1/foods/search`: the foods matching `query`, FDC's relevance order.
-    pub async fn search(&self, query: &str, page_size: u32) -> Result<Vec<UsdaSearchHit>, UsdaError> {
+    pub async fn search(
+        &self,
+        query: &str,
+        page_size: u32,
+    ) -> Result<Vec<UsdaSearchHit>, UsdaError> {
         let url = format!("{}/v1/foods/search", self.settings.base_url);
         let page_size = page_size.clamp(1, 50).to_string();
-        let params = [("query", query), ("dataType", DATA_TYPES), ("pageSize", page_size.as_str())];
+        let params = [
+            ("query", query),
+            ("dataType", DATA_TYPES),
+            ("pageSize", page_size.as_str()),
+        ];
         let response: SearchResponse = self.get_json(&url, &params).await?;
         Ok(response
             .foods
@@ -156,22 +176,35 @@ impl UsdaClient {
         Ok(details.into_food())
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str, params: &[(&str, &str)]) -> Result<T, UsdaError> {
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        params: &[(&str, &str)],
+    ) -> Result<T, UsdaError> {
         if !self.breaker.allow(Instant::now()) {
             metrics::counter!(EXTERNAL_API_CALLS_TOTAL, "provider" => PROVIDER, "status" => "circuit_open").increment(1);
             return Err(UsdaError::CircuitOpen);
         }
-        let outcome = retry(self.settings.retry, PROVIDER, || self.attempt::<T>(url, params)).await;
+        let outcome = retry(self.settings.retry, PROVIDER, || {
+            self.attempt::<T>(url, params)
+        })
+        .await;
         match &outcome {
             Ok(_) => self.breaker.record_success(),
             // A key problem or an unknown food is not the service failing.
-            Err(UsdaError::Unauthorized | UsdaError::Status(404) | UsdaError::Status(400)) => self.breaker.record_success(),
+            Err(UsdaError::Unauthorized | UsdaError::Status(404) | UsdaError::Status(400)) => {
+                self.breaker.record_success()
+            }
             Err(_) => self.breaker.record_failure(Instant::now()),
         }
         outcome
     }
 
-    async fn attempt<T: serde::de::DeserializeOwned>(&self, url: &str, params: &[(&str, &str)]) -> Attempt<T, UsdaError> {
+    async fn attempt<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        params: &[(&str, &str)],
+    ) -> Attempt<T, UsdaError> {
         let started = Instant::now();
         let sent = self
             .http
@@ -181,7 +214,8 @@ impl UsdaClient {
             .header("Accept", "application/json")
             .send()
             .await;
-        metrics::histogram!(EXTERNAL_API_DURATION_SECONDS, "provider" => PROVIDER).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(EXTERNAL_API_DURATION_SECONDS, "provider" => PROVIDER)
+            .record(started.elapsed().as_secs_f64());
         let response = match sent {
             Ok(response) => response,
             Err(error) => {
@@ -197,11 +231,20 @@ impl UsdaClient {
         };
         let status = response.status();
         metrics::counter!(EXTERNAL_API_CALLS_TOTAL, "provider" => PROVIDER, "status" => status.as_u16().to_string()).increment(1);
-        let retry_after = parse_retry_after(response.headers().get("retry-after").and_then(|v| v.to_str().ok()));
+        let retry_after = parse_retry_after(
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+        );
         match status {
             StatusCode::TOO_MANY_REQUESTS => Attempt::Retry(UsdaError::RateLimited, retry_after),
-            status if status.is_server_error() => Attempt::Retry(UsdaError::Status(status.as_u16()), retry_after),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Fail(UsdaError::Unauthorized),
+            status if status.is_server_error() => {
+                Attempt::Retry(UsdaError::Status(status.as_u16()), retry_after)
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Attempt::Fail(UsdaError::Unauthorized)
+            }
             status if !status.is_success() => Attempt::Fail(UsdaError::Status(status.as_u16())),
             _ => match response.json::<T>().await {
                 Ok(value) => Attempt::Done(value),
@@ -287,11 +330,23 @@ struct MeasureUnit {
 
 /// Picks the nutrients out of (id, number, value) triples; energy falls back to the Atwater
 /// values that Foundation foods report instead of plain kcal.
-fn collect_nutrients(values: impl Iterator<Item = (Option<u32>, Option<String>, Option<f64>)>) -> Nutrients {
+fn collect_nutrients(
+    values: impl Iterator<Item = (Option<u32>, Option<String>, Option<f64>)>,
+) -> Nutrients {
     let mut found: HashMap<u32, f64> = HashMap::new();
     for (id, number, value) in values {
-        let Some(value) = value.filter(|v| v.is_finite() && *v >= 0.0) else { continue };
-        let known = [ENERGY_KCAL, ENERGY_ATWATER_GENERAL, ENERGY_ATWATER_SPECIFIC, PROTEIN, FAT, CARBS, FIBER];
+        let Some(value) = value.filter(|v| v.is_finite() && *v >= 0.0) else {
+            continue;
+        };
+        let known = [
+            ENERGY_KCAL,
+            ENERGY_ATWATER_GENERAL,
+            ENERGY_ATWATER_SPECIFIC,
+            PROTEIN,
+            FAT,
+            CARBS,
+            FIBER,
+        ];
         let matched = known.iter().find(|(known_id, known_number)| {
             id == Some(*known_id) || number.as_deref() == Some(*known_number)
         });
@@ -301,7 +356,10 @@ fn collect_nutrients(values: impl Iterator<Item = (Option<u32>, Option<String>, 
     }
     let get = |id: u32| found.get(&id).copied();
     Nutrients {
-        kcal: get(ENERGY_KCAL.0).or(get(ENERGY_ATWATER_GENERAL.0)).or(get(ENERGY_ATWATER_SPECIFIC.0)).unwrap_or(0.0),
+        kcal: get(ENERGY_KCAL.0)
+            .or(get(ENERGY_ATWATER_GENERAL.0))
+            .or(get(ENERGY_ATWATER_SPECIFIC.0))
+            .unwrap_or(0.0),
         protein_g: get(PROTEIN.0).unwrap_or(0.0),
         carbs_g: get(CARBS.0).unwrap_or(0.0),
         fat_g: get(FAT.0).unwrap_or(0.0),
@@ -310,7 +368,11 @@ fn collect_nutrients(values: impl Iterator<Item = (Option<u32>, Option<String>, 
 }
 
 fn nutrients_from_search(nutrients: &[SearchNutrient]) -> Nutrients {
-    collect_nutrients(nutrients.iter().map(|n| (n.nutrient_id, n.nutrient_number.clone(), n.value)))
+    collect_nutrients(
+        nutrients
+            .iter()
+            .map(|n| (n.nutrient_id, n.nutrient_number.clone(), n.value)),
+    )
 }
 
 impl FoodDetails {
@@ -322,7 +384,11 @@ impl FoodDetails {
             };
             (id, number, n.amount)
         }));
-        let portions = self.food_portions.into_iter().filter_map(DetailPortion::into_portion).collect();
+        let portions = self
+            .food_portions
+            .into_iter()
+            .filter_map(DetailPortion::into_portion)
+            .collect();
         UsdaFood {
             fdc_id: self.fdc_id,
             description: self.description,
@@ -338,9 +404,18 @@ impl DetailPortion {
     /// Foundation uses `measureUnit.name` ("cup"); FNDDS writes `portionDescription` ("1 cup").
     fn into_portion(self) -> Option<UsdaPortion> {
         let grams = self.gram_weight.filter(|g| g.is_finite() && *g > 0.0)?;
-        let amount = self.amount.filter(|a| a.is_finite() && *a > 0.0).unwrap_or(1.0);
-        let unit_name = self.measure_unit.and_then(|u| u.name).map(|n| n.to_lowercase());
-        let described = self.modifier.or(self.portion_description).unwrap_or_default();
+        let amount = self
+            .amount
+            .filter(|a| a.is_finite() && *a > 0.0)
+            .unwrap_or(1.0);
+        let unit_name = self
+            .measure_unit
+            .and_then(|u| u.name)
+            .map(|n| n.to_lowercase());
+        let described = self
+            .modifier
+            .or(self.portion_description)
+            .unwrap_or_default();
         let unit = match unit_name {
             Some(name) if name != "undetermined" && !name.is_empty() => name,
             _ => described
@@ -350,7 +425,12 @@ impl DetailPortion {
                 .unwrap_or("serving")
                 .to_lowercase(),
         };
-        Some(UsdaPortion { unit, amount, description: described, grams })
+        Some(UsdaPortion {
+            unit,
+            amount,
+            description: described,
+            grams,
+        })
     }
 }
 
@@ -377,7 +457,9 @@ mod tests {
                 {"id": 4, "gramWeight": 0, "modifier": "broken"}
             ]
         }"#;
-        let food = serde_json::from_str::<FoodDetails>(json).unwrap().into_food();
+        let food = serde_json::from_str::<FoodDetails>(json)
+            .unwrap()
+            .into_food();
         assert_eq!(food.fdc_id, 171705);
         assert_eq!(food.per_100g.kcal, 160.0);
         assert_eq!(food.per_100g.fat_g, 14.66);
@@ -385,13 +467,20 @@ mod tests {
         assert_eq!(food.portions.len(), 3);
         assert_eq!(food.portions[0].unit, "cup");
         assert_eq!(food.portions[1].unit, "avocado");
-        assert_eq!((food.portions[2].unit.as_str(), food.portions[2].amount), ("cup", 0.5));
+        assert_eq!(
+            (food.portions[2].unit.as_str(), food.portions[2].amount),
+            ("cup", 0.5)
+        );
     }
 
     #[test]
     fn foundation_energy_falls_back_to_atwater() {
         let nutrients = collect_nutrients(
-            [(Some(2047), None, Some(120.0)), (Some(1003), None, Some(20.0))].into_iter().map(|(i, n, v)| (i, n, v)),
+            [
+                (Some(2047), None, Some(120.0)),
+                (Some(1003), None, Some(20.0)),
+            ]
+            .into_iter(),
         );
         assert_eq!(nutrients.kcal, 120.0);
         assert_eq!(nutrients.protein_g, 20.0);

@@ -22,7 +22,11 @@ async fn say(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, text: &str) 
     let reply: Arc<dyn Outbox> = outbox.clone();
     let before = outbox.texts_to(ChatId(user)).len();
     let inbound = Inbound::text(UserId(user), ChatId(user), text, reply);
-    let outcome = core.conversations().submit_and_wait(inbound, TURN).await.unwrap();
+    let outcome = core
+        .conversations()
+        .submit_and_wait(inbound, TURN)
+        .await
+        .unwrap();
     assert_eq!(outcome, TurnOutcome::Answered);
     outbox.texts_to(ChatId(user))[before..].join("\n")
 }
@@ -30,7 +34,9 @@ async fn say(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, text: &str) 
 /// The conversation behaviours, against whichever store `extra` selects.
 async fn logs_answers_and_undoes(extra: &[(&str, &str)]) {
     let data_dir = tempfile::tempdir().unwrap();
-    let core = Core::start(&test_settings(data_dir.path(), extra)).await.unwrap();
+    let core = Core::start(&test_settings(data_dir.path(), extra))
+        .await
+        .unwrap();
     let outbox = RecordingOutbox::new();
     let user = 4242;
 
@@ -40,24 +46,55 @@ async fn logs_answers_and_undoes(extra: &[(&str, &str)]) {
     let today = Utc::now().date_naive();
     let from = today - chrono::Duration::days(1);
     let to = today + chrono::Duration::days(1);
-    let entries = core.store.food_entries(UserId(user), from, to).await.unwrap();
+    let entries = core
+        .store
+        .food_entries(UserId(user), from, to)
+        .await
+        .unwrap();
     assert_eq!(entries.len(), 1, "the reply came after the commit");
     assert_eq!(entries[0].items.len(), 2);
 
     let reply = say(&core, &outbox, user, "my goal is 1800 kcal").await;
     assert!(reply.contains("1800 kcal"), "{reply}");
-    assert_eq!(core.store.user(UserId(user)).await.unwrap().unwrap().goals.kcal, Some(1800.0));
+    assert_eq!(
+        core.store
+            .user(UserId(user))
+            .await
+            .unwrap()
+            .unwrap()
+            .goals
+            .kcal,
+        Some(1800.0)
+    );
 
     let reply = say(&core, &outbox, user, "how much protein today?").await;
     assert!(reply.contains("15 g of protein"), "{reply}");
 
     let reply = say(&core, &outbox, user, "a plate of zorblax").await;
-    assert!(reply.contains("I don't know") && reply.contains("zorblax") && reply.contains("Nothing was saved"), "{reply}");
-    assert_eq!(core.store.food_entries(UserId(user), from, to).await.unwrap().len(), 1, "nothing saved for an unknown food");
+    assert!(
+        reply.contains("I don't know")
+            && reply.contains("zorblax")
+            && reply.contains("Nothing was saved"),
+        "{reply}"
+    );
+    assert_eq!(
+        core.store
+            .food_entries(UserId(user), from, to)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "nothing saved for an unknown food"
+    );
 
     let reply = say(&core, &outbox, user, "undo").await;
     assert!(reply.contains("Removed"), "{reply}");
-    assert!(core.store.food_entries(UserId(user), from, to).await.unwrap().is_empty());
+    assert!(core
+        .store
+        .food_entries(UserId(user), from, to)
+        .await
+        .unwrap()
+        .is_empty());
 
     core.shutdown().await;
 }
@@ -69,7 +106,9 @@ async fn the_offline_agent_on_the_embedded_store() {
 
 #[tokio::test]
 async fn the_offline_agent_on_postgres() {
-    let Some(url) = database_url("TEST_DATABASE_URL") else { return };
+    let Some(url) = database_url("TEST_DATABASE_URL") else {
+        return;
+    };
     let database = TestDatabase::create(&url).await.unwrap();
     logs_answers_and_undoes(&[("DATABASE_URL", database.url())]).await;
     database.drop_database().await;
@@ -78,18 +117,33 @@ async fn the_offline_agent_on_postgres() {
 #[tokio::test]
 async fn handling_the_same_message_twice_saves_one_entry() {
     let data_dir = tempfile::tempdir().unwrap();
-    let core = Core::start(&test_settings(data_dir.path(), &[])).await.unwrap();
+    let core = Core::start(&test_settings(data_dir.path(), &[]))
+        .await
+        .unwrap();
     let outbox = RecordingOutbox::new();
     let reply: Arc<dyn Outbox> = outbox.clone();
-    let inbound = Inbound::new(UserId(7), ChatId(7), InboundContent::Text("a banana".into()), reply);
+    let inbound = Inbound::new(
+        UserId(7),
+        ChatId(7),
+        InboundContent::Text("a banana".into()),
+        reply,
+    );
     for _ in 0..2 {
-        let outcome = core.conversations().submit_and_wait(inbound.clone(), TURN).await.unwrap();
+        let outcome = core
+            .conversations()
+            .submit_and_wait(inbound.clone(), TURN)
+            .await
+            .unwrap();
         assert_eq!(outcome, TurnOutcome::Answered);
     }
     let today = Utc::now().date_naive();
     let entries = core
         .store
-        .food_entries(UserId(7), today - chrono::Duration::days(1), today + chrono::Duration::days(1))
+        .food_entries(
+            UserId(7),
+            today - chrono::Duration::days(1),
+            today + chrono::Duration::days(1),
+        )
         .await
         .unwrap();
     assert_eq!(entries.len(), 1, "the entry id derives from the message id");
@@ -108,9 +162,17 @@ fn chat(data_dir: &std::path::Path, input: &str) -> (bool, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[test]

@@ -26,10 +26,19 @@ async fn metrics_are_prometheus_text_with_request_counts() {
     assert_eq!(app.get("/health").await.status(), 200);
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = response.text().await.unwrap();
-    assert!(text.contains("# TYPE http_requests_total counter"), "{text}");
-    assert!(text.contains(r#"http_requests_total{route="/health",status="200"}"#), "{text}");
+    assert!(
+        text.contains("# TYPE http_requests_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{route="/health",status="200"}"#),
+        "{text}"
+    );
     assert!(text.contains("health_agent_build_info"), "{text}");
     promtool_check(&text);
     app.stop().await.unwrap();
@@ -47,13 +56,20 @@ fn promtool_check(text: &str) {
         .spawn();
     let mut child = match spawned {
         Ok(child) => child,
-        Err(_) if std::env::var("CI").is_ok() => panic!("promtool is not installed (apt-get install prometheus)"),
+        Err(_) if std::env::var("CI").is_ok() => {
+            panic!("promtool is not installed (apt-get install prometheus)")
+        }
         Err(_) => {
             eprintln!("skipping promtool check: promtool not installed");
             return;
         }
     };
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
@@ -67,8 +83,13 @@ fn promtool_check(text: &str) {
 async fn metrics_token_guards_metrics_but_not_health() {
     let app = spawn_app(&[("METRICS_TOKEN", "scrape-me")]).await;
     assert_eq!(app.get("/metrics").await.status(), 401);
-    let with_token =
-        app.client.get(app.url("/metrics")).bearer_auth("scrape-me").send().await.unwrap();
+    let with_token = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(with_token.status(), 200);
     assert_eq!(app.get("/health").await.status(), 200);
     app.stop().await.unwrap();
@@ -103,7 +124,10 @@ fn binary(data_dir: &std::path::Path) -> Command {
 fn a_port_out_of_range_fails_fast_naming_the_variable() {
     let data_dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let output = binary(data_dir.path()).env("API_PORT", "99999").output().unwrap();
+    let output = binary(data_dir.path())
+        .env("API_PORT", "99999")
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(started.elapsed() < Duration::from_secs(5));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -122,31 +146,48 @@ fn config_hides_secrets() {
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("OPENAI_API_KEY=(set, hidden)"), "{stdout}");
-    assert!(stdout.contains("DATABASE_URL=postgresql://app:***@127.0.0.1:5432/x"), "{stdout}");
+    assert!(
+        stdout.contains("DATABASE_URL=postgresql://app:***@127.0.0.1:5432/x"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("sk-test-should-not-appear") && !stdout.contains("hunter2"));
 }
 
 #[test]
 fn the_binary_serves_health_with_an_empty_environment_and_stops_on_sigterm() {
     let data_dir = tempfile::tempdir().unwrap();
-    let mut child = binary(data_dir.path()).env("API_HOST", "127.0.0.1").env("API_PORT", "0").spawn().unwrap();
+    let mut child = binary(data_dir.path())
+        .env("API_HOST", "127.0.0.1")
+        .env("API_PORT", "0")
+        .spawn()
+        .unwrap();
     // The start-up line names the address: "... GET http://127.0.0.1:PORT/health".
     let stdout = child.stdout.take().unwrap();
     let (found, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(at) = line.find("GET http://") {
-                let url = line[at + 4..].split_whitespace().next().unwrap_or_default().to_owned();
+                let url = line[at + 4..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 let _ = found.send(url);
             }
         }
     });
-    let url = lines.recv_timeout(Duration::from_secs(20)).expect("the binary announced its address");
+    let url = lines
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the binary announced its address");
     let body = plain_http::get(&url);
     assert!(body.contains(r#""status":"healthy""#), "{body}");
     assert!(body.contains(r#""database":"connected""#), "{body}");
 
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -154,7 +195,10 @@ fn the_binary_serves_health_with_an_empty_environment_and_stops_on_sigterm() {
             assert!(status.success(), "exit status after SIGTERM: {status}");
             break;
         }
-        assert!(Instant::now() < deadline, "the binary did not stop within 10 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the binary did not stop within 10 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -166,7 +210,9 @@ mod plain_http {
         let rest = url.strip_prefix("http://").expect("http url");
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let mut stream = std::net::TcpStream::connect(host).expect("connect");
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
         write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
@@ -176,9 +222,16 @@ mod plain_http {
 
 #[tokio::test]
 async fn health_on_postgres_with_and_without_pgvector_and_a_second_start_applies_nothing() {
-    for (variable, backend) in [("TEST_DATABASE_URL", "postgres+pgvector"), ("TEST_PLAIN_DATABASE_URL", "postgres")] {
-        let Some(url) = crate::support::db::database_url(variable) else { continue };
-        let database = crate::support::db::TestDatabase::create(&url).await.unwrap();
+    for (variable, backend) in [
+        ("TEST_DATABASE_URL", "postgres+pgvector"),
+        ("TEST_PLAIN_DATABASE_URL", "postgres"),
+    ] {
+        let Some(url) = crate::support::db::database_url(variable) else {
+            continue;
+        };
+        let database = crate::support::db::TestDatabase::create(&url)
+            .await
+            .unwrap();
         let app = spawn_app(&[("DATABASE_URL", database.url())]).await;
         let body: serde_json::Value = app.get("/health").await.json().await.unwrap();
         assert_eq!(body["status"], "healthy");
@@ -193,7 +246,11 @@ async fn health_on_postgres_with_and_without_pgvector_and_a_second_start_applies
         })
         .await
         .unwrap();
-        assert!(report.applied.is_empty(), "a second start applied {:?}", report.applied);
+        assert!(
+            report.applied.is_empty(),
+            "a second start applied {:?}",
+            report.applied
+        );
         let app = spawn_app(&[("DATABASE_URL", database.url())]).await;
         assert_eq!(app.get("/health").await.status(), 200);
         app.stop().await.unwrap();
@@ -204,8 +261,12 @@ async fn health_on_postgres_with_and_without_pgvector_and_a_second_start_applies
 #[tokio::test]
 async fn health_is_degraded_while_the_database_is_away_and_recovers() {
     use crate::support::proxy::{url_address, CuttableProxy};
-    let Some(url) = crate::support::db::database_url("TEST_PLAIN_DATABASE_URL") else { return };
-    let database = crate::support::db::TestDatabase::create(&url).await.unwrap();
+    let Some(url) = crate::support::db::database_url("TEST_PLAIN_DATABASE_URL") else {
+        return;
+    };
+    let database = crate::support::db::TestDatabase::create(&url)
+        .await
+        .unwrap();
     let proxy = CuttableProxy::start(url_address(database.url())).await;
     let app = spawn_app(&[("DATABASE_URL", &proxy.rewrite_url(database.url()))]).await;
     assert_eq!(app.get("/health").await.status(), 200);
@@ -216,7 +277,10 @@ async fn health_is_degraded_while_the_database_is_away_and_recovers() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["database"], "unavailable");
-    assert!(body["error"].as_str().unwrap().contains("database"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("database"),
+        "{body}"
+    );
 
     proxy.restore();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -224,7 +288,10 @@ async fn health_is_degraded_while_the_database_is_away_and_recovers() {
         if app.get("/health").await.status() == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "/health did not recover within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "/health did not recover within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     app.stop().await.unwrap();

@@ -10,7 +10,11 @@ use crate::fakes::usda::{self, FakeFdc};
 
 fn client(fake: &FakeFdc, key: &str) -> UsdaClient {
     let mut settings = UsdaSettings::new(fake.base_url(), SecretString::from(key.to_owned()));
-    settings.retry = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(10) };
+    settings.retry = RetryPolicy {
+        attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(10),
+    };
     UsdaClient::new(settings).unwrap()
 }
 
@@ -18,21 +22,35 @@ fn client(fake: &FakeFdc, key: &str) -> UsdaClient {
 async fn lookup_finds_a_food_with_its_portions_and_caches_it() {
     let fake = usda::start().await;
     let client = client(&fake, usda::KEY);
-    let food = client.lookup("Avocado").await.unwrap().expect("avocado is found");
+    let food = client
+        .lookup("Avocado")
+        .await
+        .unwrap()
+        .expect("avocado is found");
     assert_eq!(food.fdc_id, 171705);
     assert_eq!(food.per_100g.kcal, 160.0);
     assert_eq!(food.per_100g.protein_g, 2.0);
-    assert!(food.portions.iter().any(|p| p.unit == "cup" && p.grams == 150.0));
+    assert!(food
+        .portions
+        .iter()
+        .any(|p| p.unit == "cup" && p.grams == 150.0));
     let calls = fake.request_count();
     assert_eq!(calls, 2, "a search and a details call");
     client.lookup("avocado ").await.unwrap();
-    assert_eq!(fake.request_count(), calls, "the second lookup is served from the cache");
+    assert_eq!(
+        fake.request_count(),
+        calls,
+        "the second lookup is served from the cache"
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_food_is_none_not_a_guess() {
     let fake = usda::start().await;
-    assert_eq!(client(&fake, usda::KEY).lookup("moon rocks").await.unwrap(), None);
+    assert_eq!(
+        client(&fake, usda::KEY).lookup("moon rocks").await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -64,6 +82,13 @@ async fn the_breaker_opens_after_repeated_failures() {
     }
     assert_eq!(last, Err(UsdaError::CircuitOpen));
     let before = fake.request_count();
-    assert_eq!(client.search("avocado", 5).await, Err(UsdaError::CircuitOpen));
-    assert_eq!(fake.request_count(), before, "an open breaker makes no call");
+    assert_eq!(
+        client.search("avocado", 5).await,
+        Err(UsdaError::CircuitOpen)
+    );
+    assert_eq!(
+        fake.request_count(),
+        before,
+        "an open breaker makes no call"
+    );
 }

@@ -82,32 +82,52 @@ pub async fn start() -> FakeFdc {
         .and(warp::path::full())
         .and(warp::query::<std::collections::HashMap<String, String>>())
         .and(warp::header::optional::<String>("x-api-key"))
-        .map(move |path: warp::path::FullPath, query: std::collections::HashMap<String, String>, key: Option<String>| {
-            let path = path.as_str().to_owned();
-            shared.requests.lock().unwrap().push(path.clone());
-            let reply = |status: StatusCode, body: Value| {
-                warp::reply::with_status(warp::reply::json(&body), status)
-            };
-            if key.as_deref() != Some(KEY) {
-                return warp::reply::with_header(
-                    reply(StatusCode::FORBIDDEN, json!({"error": {"code": "API_KEY_INVALID"}})),
-                    "retry-after",
-                    "0",
-                );
-            }
-            if let Some(status) = shared.failures.lock().unwrap().pop_front() {
-                let status = StatusCode::from_u16(status).unwrap();
-                return warp::reply::with_header(reply(status, json!({"error": "scripted"})), "retry-after", "0");
-            }
-            let (status, body) = if path == "/v1/foods/search" {
-                (StatusCode::OK, search_body(&query.get("query").cloned().unwrap_or_default().to_lowercase()))
-            } else if path == "/v1/food/171705" {
-                (StatusCode::OK, avocado_details())
-            } else {
-                (StatusCode::NOT_FOUND, json!({"error": "not found"}))
-            };
-            warp::reply::with_header(reply(status, body), "retry-after", "0")
-        });
+        .map(
+            move |path: warp::path::FullPath,
+                  query: std::collections::HashMap<String, String>,
+                  key: Option<String>| {
+                let path = path.as_str().to_owned();
+                shared.requests.lock().unwrap().push(path.clone());
+                let reply = |status: StatusCode, body: Value| {
+                    warp::reply::with_status(warp::reply::json(&body), status)
+                };
+                if key.as_deref() != Some(KEY) {
+                    return warp::reply::with_header(
+                        reply(
+                            StatusCode::FORBIDDEN,
+                            json!({"error": {"code": "API_KEY_INVALID"}}),
+                        ),
+                        "retry-after",
+                        "0",
+                    );
+                }
+                if let Some(status) = shared.failures.lock().unwrap().pop_front() {
+                    let status = StatusCode::from_u16(status).unwrap();
+                    return warp::reply::with_header(
+                        reply(status, json!({"error": "scripted"})),
+                        "retry-after",
+                        "0",
+                    );
+                }
+                let (status, body) = if path == "/v1/foods/search" {
+                    (
+                        StatusCode::OK,
+                        search_body(
+                            &query
+                                .get("query")
+                                .cloned()
+                                .unwrap_or_default()
+                                .to_lowercase(),
+                        ),
+                    )
+                } else if path == "/v1/food/171705" {
+                    (StatusCode::OK, avocado_details())
+                } else {
+                    (StatusCode::NOT_FOUND, json!({"error": "not found"}))
+                };
+                warp::reply::with_header(reply(status, body), "retry-after", "0")
+            },
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(warp::serve(routes).incoming(listener).run());

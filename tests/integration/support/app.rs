@@ -24,7 +24,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request to the test application failed")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request to the test application failed")
     }
 
     /// Signals shutdown and waits (bounded) for the application to stop.
@@ -67,7 +71,9 @@ pub fn test_settings(data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Sett
 pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary data directory");
     let settings = test_settings(data_dir.path(), extra);
-    let application = Application::build(settings).await.expect("the application builds");
+    let application = Application::build(settings)
+        .await
+        .expect("the application builds");
     let address = application.address();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until_stopped(async move {
@@ -75,7 +81,10 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     }));
     TestApp {
         address,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("http client"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client"),
         data_dir,
         shutdown: Some(shutdown),
         server: Some(server),

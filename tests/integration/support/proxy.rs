@@ -29,7 +29,9 @@ impl CuttableProxy {
                 }
                 let mut cut_now = state.subscribe();
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else { return };
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     let (mut client, mut server) = (client, server);
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
@@ -54,7 +56,10 @@ impl CuttableProxy {
     pub fn rewrite_url(&self, url: &str) -> String {
         let (scheme, rest) = url.split_once("://").expect("url has a scheme");
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let user = authority.rsplit_once('@').map(|(user, _)| format!("{user}@")).unwrap_or_default();
+        let user = authority
+            .rsplit_once('@')
+            .map(|(user, _)| format!("{user}@"))
+            .unwrap_or_default();
         format!("{scheme}://{user}{}{path}", self.address)
     }
 }
@@ -63,8 +68,17 @@ impl CuttableProxy {
 pub fn url_address(url: &str) -> SocketAddr {
     let rest = url.split_once("://").expect("url has a scheme").1;
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
-    let host_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") };
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
     let host_port = host_port.replace("localhost", "127.0.0.1");
-    host_port.parse().expect("the database host is an IP address and port")
+    host_port
+        .parse()
+        .expect("the database host is an IP address and port")
 }
