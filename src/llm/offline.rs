@@ -402,32 +402,25 @@ async fn day_total(
 
 /// "Today: 1,240 of 1,800 kcal (560 left)." or the total with a hint to set a goal.
 fn goal_line(goals: &Goals, total: &Nutrients, when: &str) -> String {
-    let mut when_title = when.to_owned();
-    if let Some(first) = when_title.get_mut(0..1) {
-        first.make_ascii_uppercase();
-    }
-    match goals.kcal {
-        Some(goal) if total.kcal <= goal => format!(
-            "{when_title}: {:.0} of {goal:.0} kcal ({:.0} left) · P {} g · C {} g · F {} g.",
-            total.kcal,
-            goal - total.kcal,
-            macro_amount(total.protein_g),
-            macro_amount(total.carbs_g),
-            macro_amount(total.fat_g)
-        ),
-        Some(goal) => format!(
-            "{when_title}: {:.0} of {goal:.0} kcal ({:.0} over) · P {} g · C {} g · F {} g.",
-            total.kcal,
-            total.kcal - goal,
-            macro_amount(total.protein_g),
-            macro_amount(total.carbs_g),
-            macro_amount(total.fat_g)
-        ),
-        None => format!(
+    let when_title = capitalise(when);
+    let Some(goal) = goals.kcal else {
+        return format!(
             "{when_title}: {}. No daily goal yet: tell me one, e.g. \"my goal is 1800 kcal\".",
             macros_line(total)
-        ),
-    }
+        );
+    };
+    let (difference, side) = if total.kcal <= goal {
+        (goal - total.kcal, "left")
+    } else {
+        (total.kcal - goal, "over")
+    };
+    format!(
+        "{when_title}: {:.0} of {goal:.0} kcal ({difference:.0} {side}) · P {} g · C {} g · F {} g.",
+        total.kcal,
+        macro_amount(total.protein_g),
+        macro_amount(total.carbs_g),
+        macro_amount(total.fat_g)
+    )
 }
 
 /// The local dates a period covers, up to today.
@@ -472,18 +465,7 @@ async fn answer_question(
                 Metric::Fat => format!("{} g of fat", macro_amount(total.fat_g)),
                 Metric::Fiber => format!("{} g of fiber", macro_amount(total.fiber_g)),
                 Metric::All => {
-                    let mut text = String::new();
-                    for entry in &entries {
-                        let meal = entry
-                            .meal_type
-                            .map(|m| format!("{}: ", m.as_str()))
-                            .unwrap_or_default();
-                        let _ = writeln!(
-                            text,
-                            "• {meal}{} — {:.0} kcal",
-                            entry.description, entry.total.kcal
-                        );
-                    }
+                    let text = entry_lines(&entries, false);
                     let goal = goal_line(&user.goals, &total, &label);
                     return reply(ctx, format!("{text}{goal}")).await;
                 }
@@ -499,29 +481,38 @@ async fn answer_question(
             )
         }
         QuestionKind::Diary => {
-            let mut text = format!("{}:\n", capitalise(&label));
-            for entry in &entries {
-                let day = if from == to {
-                    String::new()
-                } else {
-                    format!("{} ", entry.local_date.format("%a"))
-                };
-                let meal = entry
-                    .meal_type
-                    .map(|m| format!("{}: ", m.as_str()))
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    text,
-                    "• {day}{meal}{} — {:.0} kcal",
-                    entry.description, entry.total.kcal
-                );
-            }
-            let _ = write!(text, "Total: {}.", macros_line(&total));
-            text
+            let lines = entry_lines(&entries, from != to);
+            format!(
+                "{}:\n{lines}Total: {}.",
+                capitalise(&label),
+                macros_line(&total)
+            )
         }
         QuestionKind::OnTrack => on_track(&user.goals, &entries, from, to, &label),
     };
     reply(ctx, text).await
+}
+
+/// One line per entry: "• Mon lunch: 2 eggs — 143 kcal" (the weekday only when `with_day`).
+fn entry_lines(entries: &[FoodEntry], with_day: bool) -> String {
+    let mut text = String::new();
+    for entry in entries {
+        let day = if with_day {
+            format!("{} ", entry.local_date.format("%a"))
+        } else {
+            String::new()
+        };
+        let meal = entry
+            .meal_type
+            .map(|m| format!("{}: ", m.as_str()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "• {day}{meal}{} — {:.0} kcal",
+            entry.description, entry.total.kcal
+        );
+    }
+    text
 }
 
 fn on_track(
