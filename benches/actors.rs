@@ -75,16 +75,28 @@ async fn run(quick: bool) -> Map<String, Value> {
         json!(round3(conversation / raw)),
     );
 
-    let rate = (conversation * 0.5).clamp(1_000.0, 100_000.0);
-    let seconds = if quick { 3 } else { 10 };
-    let (p50, p99, p999) = conversation_latency(rate, Duration::from_secs(seconds)).await;
-    results.insert(
-        "conversation_latency_load_msgs_per_s".into(),
-        json!(rate.round()),
-    );
-    results.insert("conversation_p50_us".into(), json!(p50));
-    results.insert("conversation_p99_us".into(), json!(p99));
-    results.insert("conversation_p999_us".into(), json!(p999));
+    // Latency at paced loads below saturation (open loop); the headline is the 25 % load, the
+    // others show how the tail grows with load.
+    let seconds = if quick { 2 } else { 10 };
+    let mut sweep = Map::new();
+    for fraction in [0.10, 0.25, 0.50] {
+        let rate = (conversation * fraction).clamp(1_000.0, 200_000.0);
+        let (p50, p99, p999) = conversation_latency(rate, Duration::from_secs(seconds)).await;
+        sweep.insert(
+            format!("{}pct", (fraction * 100.0).round()),
+            json!({ "msgs_per_s": rate.round(), "p50_us": p50, "p99_us": p99, "p999_us": p999 }),
+        );
+        if fraction == 0.25 {
+            results.insert(
+                "conversation_latency_load_msgs_per_s".into(),
+                json!(rate.round()),
+            );
+            results.insert("conversation_p50_us".into(), json!(p50));
+            results.insert("conversation_p99_us".into(), json!(p99));
+            results.insert("conversation_p999_us".into(), json!(p999));
+        }
+    }
+    results.insert("conversation_latency_sweep".into(), Value::Object(sweep));
     let raw_call = raw_call_round_trip(if quick { 20_000 } else { 100_000 }).await;
     results.insert("raw_ractor_call_p50_us".into(), json!(raw_call.0));
     results.insert("raw_ractor_call_p99_us".into(), json!(raw_call.1));
@@ -336,6 +348,9 @@ async fn conversation_latency(rate: f64, duration: Duration) -> (f64, f64, f64) 
     );
     let elapsed = started.elapsed();
     tree.shutdown(Duration::from_secs(30)).await;
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        trace_latency_over_time(&outbox, total);
+    }
     // The first 10 % warm up (spawning 10,000 actors); measure the rest.
     let latencies = outbox.latencies_us(total / 10..total);
     eprintln!("latency phase: {total} messages in {elapsed:?}");
@@ -344,6 +359,31 @@ async fn conversation_latency(rate: f64, duration: Duration) -> (f64, f64, f64) 
         percentile(&latencies, 0.99),
         percentile(&latencies, 0.999),
     )
+}
+
+/// `BENCH_TRACE=1`: the latency tail per 100 ms of submissions, to see where stalls happen.
+fn trace_latency_over_time(outbox: &LatencyOutbox, total: usize) {
+    let mut windows: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+    for index in 0..total {
+        let submitted = outbox.submitted[index].load(Ordering::Relaxed);
+        let replied = outbox.replied[index].load(Ordering::Relaxed);
+        let latency = replied.saturating_sub(submitted) as f64 / 1_000.0;
+        windows
+            .entry(submitted / 100_000_000)
+            .or_default()
+            .push(latency);
+    }
+    for (window, mut latencies) in windows {
+        latencies.sort_by(f64::total_cmp);
+        eprintln!(
+            "t={:>5} ms n={:>6} p50={:>8.1} p99={:>8.1} max={:>8.1} us",
+            window * 100,
+            latencies.len(),
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.last().copied().unwrap_or_default()
+        );
+    }
 }
 
 fn percentile(sorted: &[f64], quantile: f64) -> f64 {

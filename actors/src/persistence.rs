@@ -168,6 +168,20 @@ impl PersistenceHandle {
         Ok(receiver)
     }
 
+    /// [`PersistenceHandle::submit`] with the handle's own wait for room (`write_timeout`).
+    pub async fn enqueue(
+        &self,
+        writes: Vec<Write>,
+    ) -> Result<oneshot::Receiver<Result<(), PersistError>>, PersistError> {
+        self.submit(writes, Instant::now() + self.write_timeout)
+            .await
+    }
+
+    /// How long [`PersistenceHandle::write`] waits in total.
+    pub fn write_timeout(&self) -> Duration {
+        self.write_timeout
+    }
+
     /// Rows accepted and not yet committed.
     pub fn queued_rows(&self) -> usize {
         self.queue_max

@@ -35,7 +35,9 @@ pub struct MemoryData {
     pub food_entries: HashMap<Uuid, FoodEntry>,
     /// Per user, in insertion order; ids are unique.
     pub messages: HashMap<UserId, Vec<ConversationMessage>>,
-    pub message_ids: HashMap<Uuid, UserId>,
+    /// Per user, the ids of their messages (per person, so that no single table grows with
+    /// everyone's history: the benchmarks use this store too).
+    pub message_ids: HashMap<UserId, std::collections::HashSet<Uuid>>,
     pub memories: HashMap<Uuid, Memory>,
     pub weights: HashMap<Uuid, WeightLog>,
     pub reminders: HashMap<Uuid, Reminder>,
@@ -76,10 +78,8 @@ impl MemoryData {
                 }
             }
             Write::AppendMessage(message) => {
-                if let std::collections::hash_map::Entry::Vacant(slot) =
-                    self.message_ids.entry(message.id)
-                {
-                    slot.insert(message.user_id);
+                let ids = self.message_ids.entry(message.user_id).or_default();
+                if ids.insert(message.id) {
                     self.messages
                         .entry(message.user_id)
                         .or_default()
@@ -272,7 +272,7 @@ impl Store for MemoryStore {
         let existed = data.users.remove(&id).is_some();
         data.food_entries.retain(|_, e| e.user_id != id);
         data.messages.remove(&id);
-        data.message_ids.retain(|_, user| *user != id);
+        data.message_ids.remove(&id);
         data.memories.retain(|_, m| m.user_id != id);
         data.weights.retain(|_, w| w.user_id != id);
         data.reminders.retain(|_, r| r.user_id != id);

@@ -2,7 +2,9 @@
 //!
 //! **Owns** the person's cached context (their `User` and recent messages) while messages keep
 //! coming; the cache is dropped when the mailbox runs dry, so an idle actor is a few words
-//! (`user`, two `Arc`s, an empty `Option`). **Supervised by** the `ConversationSupervisor`, which
+//! (`user`, two `Arc`s, two `Option`s) and the future of a turn is boxed, allocated only while
+//! the turn runs. The history of a turn is queued for writing without waiting for the commit
+//! (the answer is already out); the next turn waits for that commit before reading the store. **Supervised by** the `ConversationSupervisor`, which
 //! spawns it on the person's first message, passivates it when idle and restarts it after a
 //! failure. **Talks to** the [`Agent`](super::Agent) (one call per message), the store (reads), the
 //! persistence actor (writes, acknowledged after commit) and the message's outbox.
@@ -14,6 +16,7 @@
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
 
 use super::agent::{AgentError, TurnContext};
 use super::mailbox::UserMailbox;
@@ -21,6 +24,7 @@ use super::{Shared, TurnOutcome};
 use crate::domain::{ConversationMessage, Role, User, UserId};
 use crate::inbound::Inbound;
 use crate::metrics as names;
+use crate::persistence::PersistError;
 use crate::ports::Write;
 
 pub enum ConversationMsg {
@@ -40,17 +44,20 @@ pub struct ConversationState {
     shared: Arc<Shared>,
     /// Loaded at the first turn of a run of messages, dropped when the mailbox is empty.
     context: Option<Box<Context>>,
+    /// The commit acknowledgement of the last writes of the actor itself (new user, history).
+    /// They are not awaited at the end of a turn (the answer is already out); the next turn
+    /// awaits them before reading the store, so it always sees them. Persistence commits in
+    /// order, so the last acknowledgement covers the earlier ones.
+    unconfirmed: Option<Unconfirmed>,
 }
+
+/// The commit acknowledgement of queued writes.
+type Unconfirmed = oneshot::Receiver<Result<(), PersistError>>;
 
 struct Context {
     user: User,
     history: Vec<ConversationMessage>,
 }
-
-/// Why a turn failed; the supervisor records `Display` in the dead letter.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TurnFailure(pub String);
 
 pub struct ConversationActor;
 
@@ -70,6 +77,7 @@ impl Actor for ConversationActor {
             mailbox: args.mailbox,
             shared: args.shared,
             context: None,
+            unconfirmed: None,
         })
     }
 
@@ -80,10 +88,17 @@ impl Actor for ConversationActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ConversationMsg::Wake => run_next_turn(&myself, state).await,
+            // Boxed: the turn's future is large and lives only during a turn, so an idle
+            // actor's task stays small.
+            ConversationMsg::Wake => Box::pin(run_next_turn(&myself, state)).await,
         }
     }
 }
+
+/// Why a turn failed; the supervisor records `Display` in the dead letter.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TurnFailure(pub String);
 
 /// Handles the next queued message, if any.
 async fn run_next_turn(
@@ -117,8 +132,13 @@ async fn run_next_turn(
 /// One turn: context, agent, history.
 async fn turn(state: &mut ConversationState, inbound: &Inbound) -> Result<(), AgentError> {
     let shared = state.shared.clone();
+    if let Some(unconfirmed) = state.unconfirmed.take() {
+        await_commit(&shared, state.user, unconfirmed).await;
+    }
     if state.context.is_none() {
-        state.context = Some(Box::new(load_context(&shared, state.user).await?));
+        let (context, unconfirmed) = load_context(&shared, state.user).await?;
+        state.context = Some(Box::new(context));
+        state.unconfirmed = unconfirmed;
     }
     let Some(context) = state.context.as_deref_mut() else {
         return Err(AgentError::Other(
@@ -137,39 +157,59 @@ async fn turn(state: &mut ConversationState, inbound: &Inbound) -> Result<(), Ag
     };
     shared.agent.handle(&mut ctx, inbound).await?;
     let replies = std::mem::take(&mut ctx.replies);
-    record_history(&shared, context, inbound, replies).await;
+    if let Some(unconfirmed) = record_history(&shared, context, inbound, replies).await {
+        state.unconfirmed = Some(unconfirmed);
+    }
     Ok(())
 }
 
-/// The person and their recent messages; a person seen for the first time is created.
-async fn load_context(shared: &Shared, user_id: UserId) -> Result<Context, AgentError> {
-    let user = match shared.store.user(user_id).await? {
-        Some(user) => user,
-        None => {
-            let user = User::new(user_id, shared.clock.now());
-            shared
-                .persistence
-                .write(vec![Write::UpsertUser(user.clone())])
-                .await?;
-            user
-        }
+/// Waits for the commit of the actor's own earlier writes; a failure is logged (the person
+/// already had their answer).
+async fn await_commit(shared: &Shared, user_id: UserId, unconfirmed: Unconfirmed) {
+    let limit = shared.persistence.write_timeout();
+    let error = match tokio::time::timeout(limit, unconfirmed).await {
+        Ok(Ok(Ok(()))) => return,
+        Ok(Ok(Err(error))) => error,
+        Ok(Err(_)) => PersistError::Abandoned,
+        Err(_) => PersistError::Unconfirmed(limit),
+    };
+    tracing::warn!(user_id = %user_id, %error, "the conversation history could not be saved");
+}
+
+/// The person and their recent messages; a person seen for the first time is created (the
+/// write is queued, not awaited: whatever is written later commits after it).
+async fn load_context(
+    shared: &Shared,
+    user_id: UserId,
+) -> Result<(Context, Option<Unconfirmed>), AgentError> {
+    let Some(user) = shared.store.user(user_id).await? else {
+        let user = User::new(user_id, shared.clock.now());
+        let unconfirmed = shared
+            .persistence
+            .enqueue(vec![Write::UpsertUser(user.clone())])
+            .await?;
+        let context = Context {
+            user,
+            history: Vec::new(),
+        };
+        return Ok((context, Some(unconfirmed)));
     };
     let history = shared
         .store
         .recent_messages(user_id, shared.settings.history_limit)
         .await?;
-    Ok(Context { user, history })
+    Ok((Context { user, history }, None))
 }
 
-/// Records the person's message and the answers, and returns after the commit, so the next
-/// turn (or a restarted actor) reads them back. A failure here is logged, not fatal: the person
-/// already has their answer.
+/// Queues the person's message and the answers for writing and returns the commit
+/// acknowledgement, which the next turn awaits before reading the store. A failure here is
+/// logged, not fatal: the person already has their answer.
 async fn record_history(
     shared: &Shared,
     context: &mut Context,
     inbound: &Inbound,
     replies: Vec<String>,
-) {
+) -> Option<Unconfirmed> {
     let user_id = context.user.id;
     let mut messages = Vec::with_capacity(1 + replies.len());
     messages.push(ConversationMessage {
@@ -180,9 +220,10 @@ async fn record_history(
         created_at: inbound.received_at,
     });
     let now = shared.clock.now();
-    for reply in replies {
+    for (index, reply) in replies.into_iter().enumerate() {
         messages.push(ConversationMessage {
-            id: uuid::Uuid::now_v7(),
+            // Derived from the message's id: writing the same turn twice keeps one row.
+            id: uuid::Uuid::new_v5(&inbound.id, &(index as u64).to_be_bytes()),
             user_id,
             role: Role::Assistant,
             content: reply,
@@ -190,13 +231,18 @@ async fn record_history(
         });
     }
     let writes = messages.iter().cloned().map(Write::AppendMessage).collect();
-    if let Err(error) = shared.persistence.write(writes).await {
-        tracing::warn!(user_id = %user_id, %error, "the conversation history could not be saved");
-    }
+    let unconfirmed = match shared.persistence.enqueue(writes).await {
+        Ok(unconfirmed) => Some(unconfirmed),
+        Err(error) => {
+            tracing::warn!(user_id = %user_id, %error, "the conversation history could not be saved");
+            None
+        }
+    };
     context.history.extend(messages);
     let excess = context
         .history
         .len()
         .saturating_sub(shared.settings.history_limit);
     context.history.drain(..excess);
+    unconfirmed
 }
