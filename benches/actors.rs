@@ -11,6 +11,7 @@
 //!   (batched) against one row per transaction through the same store.
 //!
 //! Prints a table and writes `target/bench-results/actors.json` (under `CARGO_TARGET_DIR` if set).
+//! `BENCH_TRACE=1` also prints the latency tail per 100 ms of each paced run.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -37,7 +37,8 @@ pub const RESTARTING_NOTICE: &str =
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationSettings {
     /// An actor with nothing to do for this long is stopped (`CONVERSATION_IDLE_SECS`, 900 s);
-    /// its state lives in the store, the next message respawns it.
+    /// its state lives in the store, the next message respawns it. Checked every `idle / 4`
+    /// (at most every 30 s), so an actor stops between `idle` and `idle` + that period.
     pub idle: Duration,
     /// Messages that may wait behind the one being handled; past it the person reads
     /// [`BUSY_NOTICE`].
