@@ -770,7 +770,7 @@ impl Vars<'_> {
 mod tests {
     use super::*;
 
-    const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX";
+    const TOKEN: &str = "123456:test_token_for_unit_tests_only_0000000";
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: BTreeMap<String, String> = pairs
@@ -883,7 +883,7 @@ mod tests {
         let described = format!("{:?}", s.describe());
         for text in [debug, described] {
             assert!(
-                !text.contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX"),
+                !text.contains("test_token_for_unit_tests_only_0000000"),
                 "{text}"
             );
             assert!(!text.contains("sk-very-secret-value"));
