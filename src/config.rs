@@ -465,35 +465,13 @@ impl Settings {
     }
 }
 
-fn describe_store(store: &StoreConfig) -> String {
+/// How the store is named in logs and `config` output (passwords hidden).
+pub fn describe_store(store: &StoreConfig) -> String {
     match store {
         StoreConfig::Embedded { path } => {
             format!("(not set: embedded database at {})", path.display())
         }
-        StoreConfig::Postgres { url, .. } => redact_url_password(url),
-    }
-}
-
-/// `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`.
-pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(hidden)".into();
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(slash) => rest.split_at(slash),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            let hidden = if credentials.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{hidden}@{host}{path}")
-        }
-        None => url.to_owned(),
+        StoreConfig::Postgres { url, .. } => crate::store::redact_url(url),
     }
 }
 
@@ -895,11 +873,11 @@ mod tests {
     #[test]
     fn database_passwords_are_redacted() {
         assert_eq!(
-            redact_url_password("postgresql://app:hunter2@db:5432/health"),
+            crate::store::redact_url("postgresql://app:hunter2@db:5432/health"),
             "postgresql://app:***@db:5432/health"
         );
         assert_eq!(
-            redact_url_password("postgres://db/health"),
+            crate::store::redact_url("postgres://db/health"),
             "postgres://db/health"
         );
     }

@@ -44,7 +44,10 @@ impl Core {
     /// Opens (and migrates) the store, builds the agent and starts the actor tree.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
         let (store, migrations) = store::open(&settings.store).await.with_context(|| {
-            format!("could not open the database ({})", describe_store(settings))
+            format!(
+                "could not open the database ({})",
+                crate::config::describe_store(&settings.store)
+            )
         })?;
         let engine = crate::nutrition::engine_from_settings(&settings.usda)
             .context("could not set up the USDA FoodData Central client")?;
@@ -208,13 +211,6 @@ impl Application {
             None => Ok(()),
             Some(reason) => anyhow::bail!("the actor tree stopped by itself: {reason}"),
         }
-    }
-}
-
-fn describe_store(settings: &Settings) -> String {
-    match &settings.store {
-        store::StoreConfig::Embedded { path } => format!("embedded, {}", path.display()),
-        store::StoreConfig::Postgres { url, .. } => crate::config::redact_url_password(url),
     }
 }
 
