@@ -493,13 +493,8 @@ impl Store for PostgresStore {
         query: &[f32],
         limit: usize,
     ) -> Result<Vec<ScoredMemory>, StoreError> {
-        if query.is_empty() || limit == 0 {
+        if !super::similarity::searchable(query, limit)? {
             return Ok(Vec::new());
-        }
-        if query.iter().any(|value| !value.is_finite()) {
-            return Err(StoreError::Rejected(
-                "the query vector holds a value that is not finite".to_owned(),
-            ));
         }
         match self.vectors {
             VectorMode::Pgvector => {
@@ -719,6 +714,32 @@ impl<'a> FoodColumns<'a> {
             created_at: entries.iter().map(|e| e.created_at).collect(),
         }
     }
+
+    /// The columns an update sets, in the order of `UPDATE_FOOD_ENTRIES`'s parameters.
+    fn update_params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.ids,
+            &self.users,
+            &self.eaten_at,
+            &self.local_dates,
+            &self.meal_types,
+            &self.descriptions,
+            &self.items,
+            &self.kcal,
+            &self.protein,
+            &self.carbs,
+            &self.fat,
+            &self.fiber,
+            &self.photos,
+        ]
+    }
+
+    /// The update's columns plus `created_at`, in the order of `INSERT_FOOD_ENTRIES`'s.
+    fn insert_params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params = self.update_params();
+        params.push(&self.created_at);
+        params
+    }
 }
 
 /// Applies a run of writes of one kind as one statement.
@@ -762,28 +783,8 @@ async fn apply_group(
                     _ => None,
                 })
                 .collect();
-            let c = FoodColumns::new(&entries);
-            execute(
-                transaction,
-                INSERT_FOOD_ENTRIES,
-                &[
-                    &c.ids,
-                    &c.users,
-                    &c.eaten_at,
-                    &c.local_dates,
-                    &c.meal_types,
-                    &c.descriptions,
-                    &c.items,
-                    &c.kcal,
-                    &c.protein,
-                    &c.carbs,
-                    &c.fat,
-                    &c.fiber,
-                    &c.photos,
-                    &c.created_at,
-                ],
-            )
-            .await?;
+            let columns = FoodColumns::new(&entries);
+            execute(transaction, INSERT_FOOD_ENTRIES, &columns.insert_params()).await?;
         }
         Write::UpdateFoodEntry(_) => {
             let entries = last_per_key(
@@ -796,27 +797,8 @@ async fn apply_group(
                     .collect(),
                 |entry| entry.id,
             );
-            let c = FoodColumns::new(&entries);
-            execute(
-                transaction,
-                UPDATE_FOOD_ENTRIES,
-                &[
-                    &c.ids,
-                    &c.users,
-                    &c.eaten_at,
-                    &c.local_dates,
-                    &c.meal_types,
-                    &c.descriptions,
-                    &c.items,
-                    &c.kcal,
-                    &c.protein,
-                    &c.carbs,
-                    &c.fat,
-                    &c.fiber,
-                    &c.photos,
-                ],
-            )
-            .await?;
+            let columns = FoodColumns::new(&entries);
+            execute(transaction, UPDATE_FOOD_ENTRIES, &columns.update_params()).await?;
         }
         Write::DeleteFoodEntry { .. }
         | Write::DeleteMemory { .. }

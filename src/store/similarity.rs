@@ -5,10 +5,25 @@
 //! rankers (and their edge cases) identical; pgvector's `<=>` ranks the same way.
 
 use health_actors::domain::{Memory, ScoredMemory};
+use health_actors::ports::StoreError;
 
 /// The cosine similarity of two vectors, in `-1.0..=1.0`, computed in f64.
 ///
 /// Vectors of different lengths, or where either has zero length, are not comparable: 0.0.
+/// Whether a memory search can run: `Ok(false)` when there is nothing to search with (an empty
+/// query or no room for results), an error when the query holds a value that is not finite.
+pub fn searchable(query: &[f32], limit: usize) -> Result<bool, StoreError> {
+    if query.is_empty() || limit == 0 {
+        return Ok(false);
+    }
+    if query.iter().any(|value| !value.is_finite()) {
+        return Err(StoreError::Rejected(
+            "the query vector holds a value that is not finite".to_owned(),
+        ));
+    }
+    Ok(true)
+}
+
 pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() || a.is_empty() {
         return 0.0;

@@ -139,6 +139,18 @@ impl SqliteStore {
         .map_err(join_error)?
     }
 
+    /// The rows of `sql` (whose one parameter is the person's id), mapped by `map`.
+    async fn user_rows<T, F>(&self, sql: String, user: UserId, map: F) -> Result<Vec<T>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Row<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.read(move |connection| {
+            collect(&mut connection.prepare_cached(&sql)?, params![user.0], map)
+        })
+        .await
+    }
+
     /// Runs `work` inside one immediate transaction of the writer connection, on the blocking
     /// pool; commits when it returns Ok, rolls back otherwise.
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -357,15 +369,7 @@ impl Store for SqliteStore {
         let sql = format!(
             "{FOOD_ENTRY_COLUMNS} WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1"
         );
-        let rows = self
-            .read(move |connection| {
-                collect(
-                    &mut connection.prepare_cached(&sql)?,
-                    params![user.0],
-                    food_row,
-                )
-            })
-            .await?;
+        let rows = self.user_rows(sql, user, food_row).await?;
         rows.into_iter().next().map(FoodRow::into_entry).transpose()
     }
 
@@ -408,15 +412,7 @@ impl Store for SqliteStore {
 
     async fn memories(&self, user: UserId) -> Result<Vec<Memory>, StoreError> {
         let sql = format!("{MEMORY_COLUMNS} WHERE user_id = ?1 ORDER BY created_at, id");
-        let rows = self
-            .read(move |connection| {
-                collect(
-                    &mut connection.prepare_cached(&sql)?,
-                    params![user.0],
-                    memory_row,
-                )
-            })
-            .await?;
+        let rows = self.user_rows(sql, user, memory_row).await?;
         rows.into_iter().map(MemoryRow::into_memory).collect()
     }
 
@@ -427,13 +423,8 @@ impl Store for SqliteStore {
         query: &[f32],
         limit: usize,
     ) -> Result<Vec<ScoredMemory>, StoreError> {
-        if query.is_empty() || limit == 0 {
+        if !super::similarity::searchable(query, limit)? {
             return Ok(Vec::new());
-        }
-        if query.iter().any(|value| !value.is_finite()) {
-            return Err(StoreError::Rejected(
-                "the query vector holds a value that is not finite".to_owned(),
-            ));
         }
         let sql = format!(
             "{MEMORY_COLUMNS} WHERE user_id = ?1 AND embedder = ?2 AND dims = ?3 \
@@ -497,15 +488,7 @@ impl Store for SqliteStore {
 
     async fn reminders(&self, user: UserId) -> Result<Vec<Reminder>, StoreError> {
         let sql = format!("{REMINDER_COLUMNS} WHERE user_id = ?1 ORDER BY created_at, id");
-        let rows = self
-            .read(move |connection| {
-                collect(
-                    &mut connection.prepare_cached(&sql)?,
-                    params![user.0],
-                    reminder_row,
-                )
-            })
-            .await?;
+        let rows = self.user_rows(sql, user, reminder_row).await?;
         rows.into_iter().map(ReminderRow::into_reminder).collect()
     }
 
@@ -528,24 +511,21 @@ impl Store for SqliteStore {
 
     async fn xp_events(&self, user: UserId) -> Result<Vec<XpEvent>, StoreError> {
         let rows = self
-            .read(move |connection| {
-                collect(
-                    &mut connection.prepare_cached(
-                        "SELECT id, user_id, amount, reason, created_at FROM xp_events \
-                         WHERE user_id = ?1 ORDER BY created_at, id",
-                    )?,
-                    params![user.0],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, i64>(1)?,
-                            row.get::<_, i64>(2)?,
-                            row.get::<_, String>(3)?,
-                            row.get::<_, i64>(4)?,
-                        ))
-                    },
-                )
-            })
+            .user_rows(
+                "SELECT id, user_id, amount, reason, created_at FROM xp_events \
+                         WHERE user_id = ?1 ORDER BY created_at, id"
+                    .to_owned(),
+                user,
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
+                },
+            )
             .await?;
         rows.into_iter()
             .map(|(id, user_id, amount, reason, created_at)| {
@@ -562,25 +542,22 @@ impl Store for SqliteStore {
 
     async fn streaks(&self, user: UserId) -> Result<Vec<Streak>, StoreError> {
         let rows = self
-            .read(move |connection| {
-                collect(
-                    &mut connection.prepare_cached(
-                        "SELECT user_id, domain, current, best, last_date, freezes_left \
-                         FROM streaks WHERE user_id = ?1 ORDER BY domain",
-                    )?,
-                    params![user.0],
-                    |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, i64>(2)?,
-                            row.get::<_, i64>(3)?,
-                            row.get::<_, Option<String>>(4)?,
-                            row.get::<_, i64>(5)?,
-                        ))
-                    },
-                )
-            })
+            .user_rows(
+                "SELECT user_id, domain, current, best, last_date, freezes_left \
+                         FROM streaks WHERE user_id = ?1 ORDER BY domain"
+                    .to_owned(),
+                user,
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, i64>(5)?,
+                    ))
+                },
+            )
             .await?;
         rows.into_iter()
             .map(
@@ -600,22 +577,19 @@ impl Store for SqliteStore {
 
     async fn achievements(&self, user: UserId) -> Result<Vec<Achievement>, StoreError> {
         let rows = self
-            .read(move |connection| {
-                collect(
-                    &mut connection.prepare_cached(
-                        "SELECT user_id, code, earned_at FROM achievements \
-                         WHERE user_id = ?1 ORDER BY earned_at, code",
-                    )?,
-                    params![user.0],
-                    |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, i64>(2)?,
-                        ))
-                    },
-                )
-            })
+            .user_rows(
+                "SELECT user_id, code, earned_at FROM achievements \
+                         WHERE user_id = ?1 ORDER BY earned_at, code"
+                    .to_owned(),
+                user,
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                },
+            )
             .await?;
         rows.into_iter()
             .map(|(user_id, code, earned_at)| {
