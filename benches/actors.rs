@@ -28,7 +28,7 @@ use health_actors::domain::{
 use health_actors::inbound::{ChatId, Inbound, InboundContent, MessageId};
 use health_actors::persistence::{PersistenceActor, PersistenceSettings};
 use health_actors::ports::{
-    Button, Outbox, OutboxError, SentMessage, Store, StoreError, SystemClock, Write,
+    Button, CachedFood, Outbox, OutboxError, SentMessage, Store, StoreError, SystemClock, Write,
 };
 use health_actors::root::{Root, RootArgs, RootHandle, RootSettings};
 use health_actors::testing::MemoryStore;
@@ -633,6 +633,14 @@ impl Store for NullStore {
     }
     async fn dead_letters(&self, _: usize) -> Result<Vec<DeadLetter>, StoreError> {
         Ok(Vec::new())
+    }
+
+    async fn cached_food(&self, _: &str, _: &str) -> Result<Option<CachedFood>, StoreError> {
+        Ok(None)
+    }
+
+    async fn cache_food(&self, _: CachedFood) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

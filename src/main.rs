@@ -121,7 +121,12 @@ fn main() -> ExitCode {
 
 /// Prints the estimate; fails (exit 1) when nothing in the text could be estimated.
 async fn estimate(settings: &Settings, json: bool, text: &str) -> anyhow::Result<()> {
-    let engine = health_agent::nutrition::engine_from_settings(&settings.usda)?;
+    // The store is opened only to cache FoodData Central answers; the built-in table needs none.
+    let store = match settings.usda.api_key {
+        Some(_) => Some(store::open(&settings.store).await?.0),
+        None => None,
+    };
+    let engine = health_agent::nutrition::engine_from_settings(&settings.usda, store)?;
     let estimate = engine.estimate(text).await;
     if json {
         println!(

@@ -49,7 +49,7 @@ impl Core {
                 crate::config::describe_store(&settings.store)
             )
         })?;
-        let engine = crate::nutrition::engine_from_settings(&settings.usda)
+        let engine = crate::nutrition::engine_from_settings(&settings.usda, Some(store.clone()))
             .context("could not set up the USDA FoodData Central client")?;
         let agent: Arc<dyn Agent> = Arc::new(OfflineAgent::new(Arc::new(engine)));
         let root = Root::start(RootArgs {

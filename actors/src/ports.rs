@@ -183,6 +183,53 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest dead letters, newest first.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// A food-database answer cached for `(source, query)` (e.g. `("usda", "avocado")`).
+    async fn cached_food(
+        &self,
+        source: &str,
+        query: &str,
+    ) -> Result<Option<CachedFood>, StoreError>;
+
+    /// Caches an answer, replacing an older one for the same key. A cache is not the person's
+    /// data, so it is written directly rather than through the persistence actor's batches.
+    async fn cache_food(&self, entry: CachedFood) -> Result<(), StoreError>;
+
+    /// Keeps a per-user key of the HTTP API, as its SHA-256 hash (never the key itself). Written
+    /// directly: the key is shown to the caller only after this returns. Stores that keep no keys
+    /// refuse.
+    async fn insert_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        let _ = key;
+        Err(StoreError::Rejected(
+            "this store does not keep API keys".into(),
+        ))
+    }
+
+    /// The user of the key with this SHA-256 hash, if such a key exists.
+    async fn api_key_user(&self, hash: &str) -> Result<Option<UserId>, StoreError> {
+        let _ = hash;
+        Ok(None)
+    }
+}
+
+/// A per-user key of the HTTP API. Deleted with its user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    /// SHA-256 of the key, lower-case hex.
+    pub hash: String,
+    pub user_id: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One cached answer of an outside food database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedFood {
+    pub source: String,
+    /// The normalised query it answers.
+    pub query: String,
+    /// The food as the adapter serialises it; `None` records "the database knows no such food".
+    pub food: Option<serde_json::Value>,
+    pub fetched_at: DateTime<Utc>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ use crate::domain::{
     Streak, User, UserId, WeightLog, XpEvent,
 };
 use crate::inbound::{ChatId, MessageId};
-use crate::ports::{Button, Clock, Outbox, OutboxError, SentMessage, Store, StoreError, Write};
+use crate::ports::{
+    Button, CachedFood, Clock, Outbox, OutboxError, SentMessage, Store, StoreError, Write,
+};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -45,6 +47,7 @@ pub struct MemoryData {
     pub streaks: HashMap<(UserId, String), Streak>,
     pub achievements: HashMap<(UserId, String), Achievement>,
     pub dead_letters: HashMap<Uuid, DeadLetter>,
+    pub food_cache: HashMap<(String, String), CachedFood>,
 }
 
 impl MemoryData {
@@ -453,6 +456,24 @@ impl Store for MemoryStore {
         letters.sort_by_key(|letter| std::cmp::Reverse((letter.created_at, letter.id)));
         letters.truncate(limit);
         Ok(letters)
+    }
+
+    async fn cached_food(
+        &self,
+        source: &str,
+        query: &str,
+    ) -> Result<Option<CachedFood>, StoreError> {
+        let data = lock(&self.data);
+        Ok(data
+            .food_cache
+            .get(&(source.to_owned(), query.to_owned()))
+            .cloned())
+    }
+
+    async fn cache_food(&self, entry: CachedFood) -> Result<(), StoreError> {
+        let key = (entry.source.clone(), entry.query.clone());
+        lock(&self.data).food_cache.insert(key, entry);
+        Ok(())
     }
 }
 

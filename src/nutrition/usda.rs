@@ -4,15 +4,17 @@
 //! `GET {base}/v1/food/{fdcId}`, authenticated with the api.data.gov key in the `X-Api-Key`
 //! header (never in the URL, so the key cannot end up in a log line). Each call has a 5 s
 //! timeout; 429 and 5xx are retried honouring `Retry-After`; a circuit breaker stops calling a
-//! service that keeps failing. Answers are cached in memory for the life of the process (and in
-//! the store by the caller where it has one): food composition does not change from one minute to
-//! the next.
+//! service that keeps failing. Answers are cached in memory for the life of the process and, when
+//! a store is given, in the store's `food_cache` table across restarts: food composition does not
+//! change from one day to the next.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use health_actors::domain::Nutrients;
+use health_actors::ports::{CachedFood, Store};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -99,6 +101,7 @@ pub struct UsdaClient {
     settings: UsdaSettings,
     breaker: CircuitBreaker,
     cache: Mutex<HashMap<String, Option<Arc<UsdaFood>>>>,
+    store_cache: Option<(Arc<dyn Store>, Duration)>,
 }
 
 impl UsdaClient {
@@ -113,23 +116,77 @@ impl UsdaClient {
             settings,
             breaker: CircuitBreaker::new(PROVIDER, 5, Duration::from_secs(60)),
             cache: Mutex::new(HashMap::new()),
+            store_cache: None,
         })
     }
 
+    /// Keeps answers in `store` too, so they survive restarts (answers older than `max_age`
+    /// are asked again).
+    pub fn with_store_cache(mut self, store: Arc<dyn Store>, max_age: Duration) -> Self {
+        self.store_cache = Some((store, max_age));
+        self
+    }
+
     /// The best FDC food for a name: search, then the details (portions) of the first hit.
-    /// `Ok(None)` when FDC knows no such food. Cached per normalised name.
+    /// `Ok(None)` when FDC knows no such food. Cached per normalised name, in memory and, with
+    /// [`UsdaClient::with_store_cache`], in the store.
     pub async fn lookup(&self, name: &str) -> Result<Option<Arc<UsdaFood>>, UsdaError> {
         let key = name.trim().to_lowercase();
         if let Some(hit) = self.cache_get(&key) {
             return Ok(hit);
+        }
+        if let Some(stored) = self.stored(&key).await {
+            self.cache_lock().insert(key, stored.clone());
+            return Ok(stored);
         }
         let hits = self.search(&key, 5).await?;
         let found = match hits.first() {
             Some(hit) => Some(Arc::new(self.food(hit.fdc_id).await?)),
             None => None,
         };
+        self.store(&key, found.as_deref()).await;
         self.cache_lock().insert(key, found.clone());
         Ok(found)
+    }
+
+    /// A fresh answer from the store cache; a store failure only costs a call to FDC.
+    async fn stored(&self, key: &str) -> Option<Option<Arc<UsdaFood>>> {
+        let (store, max_age) = self.store_cache.as_ref()?;
+        let cached = match store.cached_food(PROVIDER, key).await {
+            Ok(cached) => cached?,
+            Err(error) => {
+                tracing::warn!(%error, "the USDA cache could not be read; asking FDC");
+                return None;
+            }
+        };
+        let age = Utc::now()
+            .signed_duration_since(cached.fetched_at)
+            .to_std()
+            .unwrap_or_default();
+        if age > *max_age {
+            return None;
+        }
+        match cached.food {
+            None => Some(None),
+            Some(json) => serde_json::from_value::<UsdaFood>(json)
+                .ok()
+                .map(|food| Some(Arc::new(food))),
+        }
+    }
+
+    async fn store(&self, key: &str, food: Option<&UsdaFood>) {
+        let Some((store, _)) = &self.store_cache else {
+            return;
+        };
+        let entry = CachedFood {
+            source: PROVIDER.to_owned(),
+            query: key.to_owned(),
+            food: food.and_then(|food| serde_json::to_value(food).ok()),
+            fetched_at: Utc::now(),
+        };
+        if let Err(error) = store.cache_food(entry).await {
+            tracing::warn!(%error, "a USDA answer could not be cached in the store");
+        }
     }
 
     fn cache_get(&self, key: &str) -> Option<Option<Arc<UsdaFood>>> {

@@ -263,6 +263,18 @@ fn check_json(kind: &str, field: &str, value: &serde_json::Value) -> Result<(), 
     }
 }
 
+/// What both backends refuse in a cache entry, as for any write.
+pub(crate) fn check_cached_food(
+    entry: &health_actors::ports::CachedFood,
+) -> Result<(), StoreError> {
+    check_text("cache_food", "source", &entry.source)?;
+    check_text("cache_food", "query", &entry.query)?;
+    if let Some(food) = &entry.food {
+        check_json("cache_food", "food", food)?;
+    }
+    Ok(())
+}
+
 fn check_text(kind: &str, field: &str, text: &str) -> Result<(), StoreError> {
     if text.contains('\0') {
         Err(StoreError::Rejected(format!(

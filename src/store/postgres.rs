@@ -28,7 +28,7 @@ use health_actors::domain::{
     Nutrients, Profile, Reminder, ReminderSchedule, Role, ScoredMemory, Streak, User, UserId,
     WeightLog, XpEvent,
 };
-use health_actors::ports::{Store, StoreError, Write};
+use health_actors::ports::{ApiKey, CachedFood, Store, StoreError, Write};
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
@@ -47,6 +47,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "0002_pgvector",
         sql: include_str!("../../sql/migrations/0002_pgvector.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_food_cache",
+        sql: include_str!("../../sql/migrations/0003_food_cache.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_api_keys",
+        sql: include_str!("../../sql/migrations/0004_api_keys.sql"),
     },
 ];
 
@@ -618,6 +628,72 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn cached_food(
+        &self,
+        source: &str,
+        query: &str,
+    ) -> Result<Option<CachedFood>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT source, query, food, fetched_at FROM food_cache \
+                 WHERE source = $1 AND query = $2",
+                &[&source, &query],
+            )
+            .await?;
+        rows.first()
+            .map(|row| {
+                Ok(CachedFood {
+                    source: row.try_get(0).map_err(db_error)?,
+                    query: row.try_get(1).map_err(db_error)?,
+                    food: row
+                        .try_get::<_, Option<Json<serde_json::Value>>>(2)
+                        .map_err(db_error)?
+                        .map(|Json(food)| food),
+                    fetched_at: row.try_get(3).map_err(db_error)?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn cache_food(&self, entry: CachedFood) -> Result<(), StoreError> {
+        super::check_cached_food(&entry)?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO food_cache (source, query, food, fetched_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (source, query) DO UPDATE \
+                 SET food = EXCLUDED.food, fetched_at = EXCLUDED.fetched_at",
+                &[
+                    &entry.source,
+                    &entry.query,
+                    &entry.food.as_ref().map(Json),
+                    &entry.fetched_at,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn insert_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES ($1, $2, $3)",
+                &[&key.hash, &key.user_id.0, &key.created_at],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn api_key_user(&self, hash: &str) -> Result<Option<UserId>, StoreError> {
+        let rows = self
+            .query("SELECT user_id FROM api_keys WHERE key_hash = $1", &[&hash])
+            .await?;
+        Ok(rows.first().map(|row| UserId(row.get(0))))
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {

@@ -21,7 +21,7 @@ use health_actors::domain::{
     Achievement, ConversationMessage, DeadLetter, FoodEntry, MealType, Memory, Nutrients, Reminder,
     Role, ScoredMemory, Streak, User, UserId, WeightLog, XpEvent,
 };
-use health_actors::ports::{Store, StoreError, Write};
+use health_actors::ports::{ApiKey, CachedFood, Store, StoreError, Write};
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
 };
@@ -31,11 +31,23 @@ use super::similarity::rank_by_cosine;
 use super::{people_written, sql_limit, validate, Migration, MigrationReport};
 
 /// The schema, in order. A unit test checks this list against `sql/sqlite/`.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    sql: include_str!("../../sql/sqlite/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        sql: include_str!("../../sql/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_food_cache",
+        sql: include_str!("../../sql/sqlite/0002_food_cache.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_api_keys",
+        sql: include_str!("../../sql/sqlite/0003_api_keys.sql"),
+    },
+];
 
 const LEDGER_SQL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
@@ -600,6 +612,95 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn cached_food(
+        &self,
+        source: &str,
+        query: &str,
+    ) -> Result<Option<CachedFood>, StoreError> {
+        let key = (source.to_owned(), query.to_owned());
+        let row = self
+            .read(move |connection| {
+                connection
+                    .prepare_cached(
+                        "SELECT source, query, food, fetched_at FROM food_cache \
+                         WHERE source = ?1 AND query = ?2",
+                    )?
+                    .query_row(params![key.0, key.1], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, Option<String>>(2)?,
+                            row.get::<_, i64>(3)?,
+                        ))
+                    })
+                    .optional()
+            })
+            .await?;
+        row.map(|(source, query, food, fetched_at)| {
+            Ok(CachedFood {
+                source,
+                query,
+                food: food
+                    .map(|text| serde_json::from_str(&text))
+                    .transpose()
+                    .map_err(|error| {
+                        StoreError::Other(format!("cached food is not JSON: {error}"))
+                    })?,
+                fetched_at: time(fetched_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn cache_food(&self, entry: CachedFood) -> Result<(), StoreError> {
+        super::check_cached_food(&entry)?;
+        let food = entry.food.as_ref().map(serde_json::Value::to_string);
+        let fetched_at = micros(entry.fetched_at);
+        self.write(move |transaction| {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO food_cache (source, query, food, fetched_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (source, query) DO UPDATE \
+                     SET food = excluded.food, fetched_at = excluded.fetched_at",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![entry.source, entry.query, food, fetched_at])
+                })
+                .map_err(sqlite_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_api_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        let created_at = micros(key.created_at);
+        self.write(move |transaction| {
+            transaction
+                .execute(
+                    "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (?1, ?2, ?3)",
+                    params![key.hash, key.user_id.0, created_at],
+                )
+                .map_err(sqlite_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_key_user(&self, hash: &str) -> Result<Option<UserId>, StoreError> {
+        let hash = hash.to_owned();
+        let users = self
+            .read(move |connection| {
+                collect(
+                    &mut connection
+                        .prepare_cached("SELECT user_id FROM api_keys WHERE key_hash = ?1")?,
+                    params![hash],
+                    |row| row.get::<_, i64>(0),
+                )
+            })
+            .await?;
+        Ok(users.into_iter().next().map(UserId))
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {

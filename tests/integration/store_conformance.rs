@@ -55,6 +55,41 @@ impl Target {
     }
 }
 
+/// The backend's migration files as (name, SQL), in order, read from the folder the binary
+/// embeds them from: what a first start must apply.
+fn migration_files(backend: Backend) -> Vec<(String, String)> {
+    let folder = match backend {
+        Backend::Embedded => "sql/sqlite",
+        Backend::Pgvector | Backend::PlainPostgres => "sql/migrations",
+    };
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&folder)
+        .expect("the migrations folder")
+        .map(|entry| entry.expect("a folder entry").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "sql"))
+        .map(|path| {
+            let name = path
+                .file_stem()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned();
+            (
+                name,
+                std::fs::read_to_string(&path).expect("a readable migration"),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn migration_names(backend: Backend) -> Vec<String> {
+    migration_files(backend)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// A fresh, empty place for `backend` (None: skipped, the URL is not set).
 async fn fresh_target(backend: Backend) -> Option<(StoreConfig, Target)> {
     let variable = match backend {
@@ -139,6 +174,7 @@ conformance!(
     strange_unicode_round_trips,
     writes_may_come_before_their_person,
     a_full_batch_of_mixed_writes,
+    food_answers_are_cached_and_replaced,
 );
 
 // ------------------------------------------------------------------------------------------
@@ -344,10 +380,7 @@ fn everything_about(user: i64, base: u128) -> Vec<Write> {
 // ------------------------------------------------------------------------------------------
 
 async fn migrations_apply_once(ctx: Ctx) {
-    let expected: &[&str] = match ctx.backend {
-        Backend::Embedded => &["0001_initial"],
-        Backend::Pgvector | Backend::PlainPostgres => &["0001_initial", "0002_pgvector"],
-    };
+    let expected = migration_names(ctx.backend);
     assert_eq!(
         ctx.report.applied, expected,
         "the first start applies every migration"
@@ -362,6 +395,55 @@ async fn migrations_apply_once(ctx: Ctx) {
     let (a, b) = tokio::join!(store::migrate(&ctx.config), store::migrate(&ctx.config));
     assert!(a.expect("concurrent start").applied.is_empty());
     assert!(b.expect("concurrent start").applied.is_empty());
+}
+
+async fn food_answers_are_cached_and_replaced(ctx: Ctx) {
+    use health_actors::ports::CachedFood;
+    assert_eq!(
+        ctx.store.cached_food("usda", "avocado").await.unwrap(),
+        None
+    );
+    let found = CachedFood {
+        source: "usda".into(),
+        query: "avocado".into(),
+        food: Some(serde_json::json!({"fdc_id": 171705, "description": "Avocados, raw"})),
+        fetched_at: at("2026-01-02T03:04:05.123456Z"),
+    };
+    ctx.store.cache_food(found.clone()).await.unwrap();
+    assert_eq!(
+        ctx.store.cached_food("usda", "avocado").await.unwrap(),
+        Some(found)
+    );
+    // A negative answer replaces it; other sources and queries are separate keys.
+    let unknown = CachedFood {
+        source: "usda".into(),
+        query: "avocado".into(),
+        food: None,
+        fetched_at: at("2026-02-01T00:00:00Z"),
+    };
+    ctx.store.cache_food(unknown.clone()).await.unwrap();
+    assert_eq!(
+        ctx.store.cached_food("usda", "avocado").await.unwrap(),
+        Some(unknown)
+    );
+    assert_eq!(
+        ctx.store.cached_food("other", "avocado").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        ctx.store.cached_food("usda", "Avocado").await.unwrap(),
+        None
+    );
+    let bad = CachedFood {
+        source: "usda".into(),
+        query: "nul\0byte".into(),
+        food: None,
+        fetched_at: at("2026-02-01T00:00:00Z"),
+    };
+    assert!(matches!(
+        ctx.store.cache_food(bad).await,
+        Err(StoreError::Rejected(_))
+    ));
 }
 
 async fn the_vector_mode_is_detected(ctx: Ctx) {
@@ -1318,11 +1400,7 @@ async fn concurrent_first_starts(backend: Backend) {
     let (store_b, report_b) = b.expect("second start");
     let mut applied = [report_a.applied, report_b.applied].concat();
     applied.sort();
-    let expected: &[&str] = match backend {
-        Backend::Embedded => &["0001_initial"],
-        Backend::Pgvector | Backend::PlainPostgres => &["0001_initial", "0002_pgvector"],
-    };
-    assert_eq!(applied, expected);
+    assert_eq!(applied, migration_names(backend));
     store_a.ping().await.expect("ping");
     store_b.ping().await.expect("ping");
     drop((store_a, store_b));
@@ -1357,19 +1435,16 @@ async fn initdb_scripts_then_first_start(backend: Backend) {
         .await
         .expect("connect");
     let connection = tokio::spawn(connection);
-    for script in [
-        include_str!("../../sql/migrations/0001_initial.sql"),
-        include_str!("../../sql/migrations/0002_pgvector.sql"),
-    ] {
+    for (_, script) in migration_files(backend) {
         client
-            .batch_execute(script)
+            .batch_execute(&script)
             .await
             .expect("the script runs as plain SQL");
     }
     drop(client);
     let _ = connection.await;
     let (store, report) = store::open(&config).await.expect("the first start");
-    assert_eq!(report.applied, ["0001_initial", "0002_pgvector"]);
+    assert_eq!(report.applied, migration_names(backend));
     let expected = if backend == Backend::Pgvector {
         "postgres+pgvector"
     } else {

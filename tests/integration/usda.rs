@@ -92,3 +92,37 @@ async fn the_breaker_opens_after_repeated_failures() {
         "an open breaker makes no call"
     );
 }
+
+#[tokio::test]
+async fn answers_are_cached_in_the_store_across_clients() {
+    let fake = usda::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = health_agent::store::StoreConfig::Embedded {
+        path: data_dir.path().join("cache.db"),
+    };
+    let (store, _) = health_agent::store::open(&config).await.unwrap();
+    let day = Duration::from_secs(24 * 3600);
+
+    let first = client(&fake, usda::KEY).with_store_cache(store.clone(), day);
+    let food = first.lookup("avocado").await.unwrap().expect("found");
+    assert_eq!(first.lookup("moon rocks").await.unwrap(), None);
+    let calls = fake.request_count();
+
+    // A new client (a restarted process) answers from the store, negative answers included.
+    let second = client(&fake, usda::KEY).with_store_cache(store.clone(), day);
+    assert_eq!(
+        second.lookup("Avocado").await.unwrap().as_deref(),
+        Some(&*food)
+    );
+    assert_eq!(second.lookup("moon rocks").await.unwrap(), None);
+    assert_eq!(
+        fake.request_count(),
+        calls,
+        "no call to FDC for cached answers"
+    );
+
+    // Answers older than the maximum age are asked again.
+    let third = client(&fake, usda::KEY).with_store_cache(store, Duration::ZERO);
+    third.lookup("avocado").await.unwrap();
+    assert!(fake.request_count() > calls);
+}

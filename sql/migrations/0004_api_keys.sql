@@ -1,0 +1,10 @@
+-- 0004: per-user keys of the HTTP API (`POST /api/v1/keys`). Only the SHA-256 of a key is kept;
+-- the key itself is shown once to the admin who created it. Deleted with the user.
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash    text        PRIMARY KEY,
+    user_id     bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at  timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS api_keys_user_id ON api_keys (user_id);
