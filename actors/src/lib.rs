@@ -32,6 +32,7 @@
 pub mod conversation;
 pub mod domain;
 pub mod inbound;
+pub mod memory;
 pub mod metrics;
 pub mod nutrition;
 pub mod persistence;

@@ -360,7 +360,7 @@ impl Store for MemoryStore {
             .filter(|m| m.user_id == user && m.embedder == embedder)
             .map(|m| ScoredMemory {
                 memory: m.clone(),
-                similarity: cosine(&m.embedding, query),
+                similarity: crate::memory::cosine(&m.embedding, query),
             })
             .collect();
         scored.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
@@ -474,21 +474,6 @@ impl Store for MemoryStore {
         let key = (entry.source.clone(), entry.query.clone());
         lock(&self.data).food_cache.insert(key, entry);
         Ok(())
-    }
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let denominator = norm(a) * norm(b);
-    if denominator == 0.0 {
-        0.0
-    } else {
-        dot / denominator
     }
 }
 

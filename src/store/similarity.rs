@@ -7,9 +7,6 @@
 use health_actors::domain::{Memory, ScoredMemory};
 use health_actors::ports::StoreError;
 
-/// The cosine similarity of two vectors, in `-1.0..=1.0`, computed in f64.
-///
-/// Vectors of different lengths, or where either has zero length, are not comparable: 0.0.
 /// Whether a memory search can run: `Ok(false)` when there is nothing to search with (an empty
 /// query or no room for results), an error when the query holds a value that is not finite.
 pub fn searchable(query: &[f32], limit: usize) -> Result<bool, StoreError> {
@@ -24,22 +21,9 @@ pub fn searchable(query: &[f32], limit: usize) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f64 {
-    if a.len() != b.len() || a.is_empty() {
-        return 0.0;
-    }
-    let (mut dot, mut norm_a, mut norm_b) = (0.0f64, 0.0f64, 0.0f64);
-    for (x, y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(*x), f64::from(*y));
-        dot += x * y;
-        norm_a += x * x;
-        norm_b += y * y;
-    }
-    if norm_a == 0.0 || norm_b == 0.0 {
-        return 0.0;
-    }
-    (dot / (norm_a.sqrt() * norm_b.sqrt())).clamp(-1.0, 1.0)
-}
+/// The cosine similarity of the core ([`health_actors::memory::cosine`]), so that every
+/// in-process ranker scores alike.
+pub use health_actors::memory::cosine as cosine_similarity;
 
 /// The `limit` memories most similar to `query`, best first; equal scores keep the input order.
 pub fn rank_by_cosine(memories: Vec<Memory>, query: &[f32], limit: usize) -> Vec<ScoredMemory> {
