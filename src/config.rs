@@ -114,6 +114,8 @@ pub struct LlmSettings {
     pub anthropic_api_key: Option<SecretString>,
     pub anthropic_base_url: String,
     pub agent_model: ModelSpec,
+    /// Used when the agent model is overloaded (`AGENT_FALLBACK_MODEL`).
+    pub fallback_model: Option<ModelSpec>,
     pub vision_models: Vec<ModelSpec>,
     pub vision_timeout: Duration,
 }
@@ -133,6 +135,9 @@ pub struct HttpSettings {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
     pub cors_origins: Vec<String>,
+    /// Requests per minute each API key may make (`API_RATE_LIMIT_PER_MINUTE`), as a token
+    /// bucket that refills continuously and holds a minute's worth.
+    pub api_rate_limit_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,6 +314,12 @@ impl Settings {
                 .collect(),
             metrics_token: vars.secret("METRICS_TOKEN"),
             cors_origins: vars.list("CORS_ORIGINS"),
+            api_rate_limit_per_minute: vars.number(
+                "API_RATE_LIMIT_PER_MINUTE",
+                120,
+                1,
+                1_000_000,
+            )? as u32,
         };
 
         let telemetry = TelemetrySettings {
@@ -412,6 +423,13 @@ impl Settings {
                 self.llm.anthropic_base_url.clone(),
             ),
             ("AGENT_MODEL".into(), self.llm.agent_model.to_string()),
+            (
+                "AGENT_FALLBACK_MODEL".into(),
+                self.llm
+                    .fallback_model
+                    .as_ref()
+                    .map_or_else(|| "(not set)".into(), ToString::to_string),
+            ),
             (
                 "VISION_MODELS".into(),
                 if self.llm.vision_models.is_empty() {
@@ -578,6 +596,14 @@ fn llm_settings(vars: &Vars<'_>) -> Result<LlmSettings, ConfigError> {
         },
     };
 
+    let fallback_model = match vars.string("AGENT_FALLBACK_MODEL") {
+        Some(text) => Some(check(
+            "AGENT_FALLBACK_MODEL",
+            parse_model_spec("AGENT_FALLBACK_MODEL", &text)?,
+        )?),
+        None => None,
+    };
+
     let vision_models = match vars.string("VISION_MODELS") {
         Some(text) => {
             let mut specs = Vec::new();
@@ -617,6 +643,7 @@ fn llm_settings(vars: &Vars<'_>) -> Result<LlmSettings, ConfigError> {
         anthropic_api_key,
         anthropic_base_url,
         agent_model,
+        fallback_model,
         vision_models,
         vision_timeout: Duration::from_secs(vars.number("VISION_TIMEOUT_SECS", 25, 1, 600)?),
     })

@@ -10,6 +10,8 @@ use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
 /// HTTP request latency by `route`.
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+/// `/api/v1` requests refused by a key's rate limit.
+pub const HTTP_RATE_LIMITED_TOTAL: &str = "http_rate_limited_total";
 /// Health probes whose database ping failed or timed out.
 pub const HEALTH_CHECK_FAILURES_TOTAL: &str = "health_check_failures_total";
 /// Always 1; labels carry the version and store backend.
@@ -32,8 +34,18 @@ pub const DB_POOL_CONNECTIONS: &str = "db_pool_connections";
 pub const DB_POOL_WAITING: &str = "db_pool_waiting";
 pub const DB_POOL_MAX_CONNECTIONS: &str = "db_pool_max_connections";
 
+/// Model tokens by `provider`, `model` and `kind` (`input`, `output`).
+pub const LLM_TOKENS_TOTAL: &str = "llm_tokens_total";
+/// Latency of model calls by `provider` and `model`.
+pub const LLM_REQUEST_DURATION_SECONDS: &str = "llm_request_duration_seconds";
+
 /// Registers descriptions so that `/metrics` carries HELP and TYPE lines.
 pub fn describe() {
+    describe_counter!(
+        HTTP_RATE_LIMITED_TOTAL,
+        Unit::Count,
+        "API requests refused by a key's rate limit"
+    );
     describe_counter!(
         HTTP_REQUESTS_TOTAL,
         Unit::Count,

@@ -1,4 +1,96 @@
-//! The agents behind a conversation: today the offline rule-based agent; model adapters (OpenAI,
-//! Anthropic, OpenAI-compatible servers) plug in beside it.
+//! The agents behind a conversation: the offline rule-based agent (no key needed) and the LLM
+//! agent over OpenAI, Anthropic or any OpenAI-compatible server, chosen by `AGENT_MODEL`.
 
+pub mod agent;
+pub mod anthropic;
+pub mod model;
 pub mod offline;
+pub mod openai;
+mod transport;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use health_actors::conversation::Agent;
+use health_actors::memory::{Embedder, OfflineEmbedder};
+
+use crate::config::{LlmSettings, ModelSpec, Provider};
+use crate::nutrition::engine::NutritionEngine;
+use crate::resilience::RetryPolicy;
+use model::{ChatModel, LlmError};
+
+/// Per-call timeout of a chat completion.
+const CHAT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The OpenAI embedding model used for memories when an OpenAI key is set.
+const OPENAI_EMBEDDING_MODEL: &str = "text-embedding-3-small";
+const OPENAI_EMBEDDING_DIMENSIONS: usize = 1536;
+
+/// The chat model of a `provider:model` spec; `None` for the offline agent.
+pub fn chat_model(
+    settings: &LlmSettings,
+    spec: &ModelSpec,
+) -> Result<Option<Arc<dyn ChatModel>>, LlmError> {
+    let retry = RetryPolicy::default();
+    Ok(match spec.provider {
+        Provider::Offline => None,
+        Provider::OpenAi => Some(Arc::new(openai::OpenAiChat::new(
+            &settings.openai_base_url,
+            settings.openai_api_key.clone(),
+            &spec.model,
+            CHAT_TIMEOUT,
+            retry,
+        )?)),
+        Provider::Anthropic => {
+            let key = settings
+                .anthropic_api_key
+                .clone()
+                .ok_or(LlmError::Unauthorized)?;
+            Some(Arc::new(anthropic::AnthropicChat::new(
+                &settings.anthropic_base_url,
+                key,
+                &spec.model,
+                CHAT_TIMEOUT,
+                retry,
+            )?))
+        }
+    })
+}
+
+/// The embedder for memories: OpenAI embeddings with an OpenAI key (not for a keyless local
+/// server, which may serve no embedding model), else the offline embedder.
+pub fn embedder(settings: &LlmSettings) -> Result<Arc<dyn Embedder>, LlmError> {
+    Ok(match &settings.openai_api_key {
+        Some(key) => Arc::new(openai::OpenAiEmbedder::new(
+            &settings.openai_base_url,
+            Some(key.clone()),
+            OPENAI_EMBEDDING_MODEL,
+            OPENAI_EMBEDDING_DIMENSIONS,
+            CHAT_TIMEOUT,
+        )?),
+        None => Arc::new(OfflineEmbedder::new()),
+    })
+}
+
+/// The agent `AGENT_MODEL` asks for: the LLM agent (with its fallback model and memory), or the
+/// offline agent.
+pub fn agent(
+    settings: &LlmSettings,
+    enable_memory: bool,
+    engine: Arc<NutritionEngine>,
+) -> Result<Arc<dyn Agent>, LlmError> {
+    let Some(model) = chat_model(settings, &settings.agent_model)? else {
+        return Ok(Arc::new(offline::OfflineAgent::new(engine)));
+    };
+    let fallback = match &settings.fallback_model {
+        Some(spec) => chat_model(settings, spec)?,
+        None => None,
+    };
+    let embedder = if enable_memory {
+        Some(embedder(settings)?)
+    } else {
+        None
+    };
+    Ok(Arc::new(agent::LlmAgent::new(
+        model, fallback, engine, embedder,
+    )))
+}

@@ -42,6 +42,12 @@ const WELCOME: &str = "Hi! I'm your health coach. Tell me what you eat and I'll 
 /// the duplicate.
 const ENTRY_NAMESPACE: Uuid = Uuid::from_u128(0x6d8f_1c3e_52a4_4b7e_9a0d_1f2e_3c4b_5a69);
 
+/// The id of the food entry (or weight log) that the message `inbound_id` creates, so that an
+/// edge can read back what a message saved (the HTTP API's chat answer).
+pub fn entry_id_for(inbound_id: Uuid) -> Uuid {
+    Uuid::new_v5(&ENTRY_NAMESPACE, inbound_id.as_bytes())
+}
+
 pub struct OfflineAgent {
     engine: Arc<NutritionEngine>,
 }
@@ -354,7 +360,7 @@ fn day_label(date: NaiveDate, today: NaiveDate) -> String {
 }
 
 /// The meal a local time of day most likely is.
-fn meal_type_at(time: NaiveTime) -> MealType {
+pub fn meal_type_at(time: NaiveTime) -> MealType {
     match time.hour() {
         5..=10 => MealType::Breakfast,
         11..=14 => MealType::Lunch,

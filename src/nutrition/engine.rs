@@ -45,6 +45,38 @@ impl NutritionEngine {
         self.table
     }
 
+    /// `grams` of the food called `name` (a model names the food and weighs it; the numbers come
+    /// from here): the built-in table first, then USDA. `None` when neither knows the food.
+    pub async fn item(&self, name: &str, grams: f64) -> Option<FoodItem> {
+        let grams = Grams::new(grams).ok()?.get();
+        if let Some(found) = self.table.lookup(name) {
+            return Some(FoodItem {
+                input: name.to_owned(),
+                name: found.food.name.clone(),
+                grams,
+                nutrients: found.food.nutrients_for(grams),
+                source: NutritionSource::BuiltIn,
+                confidence: (found.score * 100.0).round() / 100.0,
+            });
+        }
+        let usda = self.usda.as_ref()?;
+        match usda.lookup(name).await {
+            Ok(Some(food)) => Some(FoodItem {
+                input: name.to_owned(),
+                name: food.description.clone(),
+                grams,
+                nutrients: food.per_100g.scaled(grams / 100.0),
+                source: NutritionSource::Usda,
+                confidence: USDA_MATCH_CONFIDENCE,
+            }),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, "USDA lookup failed; the item stays unknown");
+                None
+            }
+        }
+    }
+
     /// Items, totals and the unknown rest of a meal description.
     pub async fn estimate(&self, text: &str) -> MealEstimate {
         let mut estimate = estimate_meal(text, self.table);

@@ -1,0 +1,796 @@
+//! The LLM agent: a chat model with tools, run inside the person's conversation actor.
+//!
+//! Each text message becomes one request with a system prompt (the person's profile and goals,
+//! their local date and time, today's totals, the most relevant memories), the recent
+//! conversation, and tools. The model decides *what* was eaten and *how much*; the numbers come
+//! from the nutrition engine (built-in table, USDA); a model's own numbers are used only for a
+//! food no database knows, and are labelled "model estimate". Every effect is a write through the
+//! persistence actor, so "saved" is said only after the commit. Tool rounds are bounded.
+//!
+//! Commands, photos, locations and buttons go to the offline agent, whose handling of them is
+//! deterministic. When the model cannot be reached (after retries and the fallback model), the
+//! person is told in one sentence and the offline agent handles the message: never silence,
+//! never a made-up number.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{Datelike, Duration};
+use health_actors::conversation::{Agent, AgentError, TurnContext};
+use health_actors::domain::{
+    ActivityLevel, FoodEntry, FoodItem, MealType, Nutrients, NutritionSource, Role as HistoryRole,
+    Sex, WeightGoal, WeightLog,
+};
+use health_actors::inbound::{Inbound, InboundContent};
+use health_actors::memory::{remember, Embedder};
+use health_actors::ports::Write;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::model::{ChatModel, ChatRequest, LlmError, Message, Role, ToolCall, ToolSpec};
+use super::offline::{meal_type_at, OfflineAgent};
+use crate::nutrition::engine::NutritionEngine;
+
+/// Model calls per message: enough for "log, then summarise", small enough to bound cost.
+pub const MAX_TOOL_ROUNDS: usize = 6;
+/// Memories put in the system prompt.
+const PROMPT_MEMORIES: usize = 5;
+/// Confidence of numbers a model gave for a food no database knows.
+const MODEL_ESTIMATE_CONFIDENCE: f64 = 0.4;
+/// Ids of what one message creates derive from its id (a replay writes the same rows).
+const LLM_NAMESPACE: Uuid = Uuid::from_u128(0x3b1f_8e2a_7c4d_4f60_8a9b_5d6e_7f80_9102);
+
+pub struct LlmAgent {
+    model: Arc<dyn ChatModel>,
+    fallback: Option<Arc<dyn ChatModel>>,
+    engine: Arc<NutritionEngine>,
+    /// `None` when semantic memory is off (`ENABLE_MEM0=false`).
+    embedder: Option<Arc<dyn Embedder>>,
+    offline: OfflineAgent,
+}
+
+impl LlmAgent {
+    pub fn new(
+        model: Arc<dyn ChatModel>,
+        fallback: Option<Arc<dyn ChatModel>>,
+        engine: Arc<NutritionEngine>,
+        embedder: Option<Arc<dyn Embedder>>,
+    ) -> Self {
+        let offline = OfflineAgent::new(engine.clone());
+        Self {
+            model,
+            fallback,
+            engine,
+            embedder,
+            offline,
+        }
+    }
+
+    async fn complete(
+        &self,
+        request: &ChatRequest,
+    ) -> Result<super::model::ChatResponse, LlmError> {
+        match self.model.complete(request).await {
+            Err(error) if error.is_overload() => match &self.fallback {
+                Some(fallback) => {
+                    tracing::warn!(%error, primary = self.model.model(), fallback = fallback.model(), "using the fallback model");
+                    fallback.complete(request).await
+                }
+                None => Err(error),
+            },
+            outcome => outcome,
+        }
+    }
+
+    fn tools(&self) -> Vec<ToolSpec> {
+        let mut tools = vec![
+            ToolSpec {
+                name: "log_food",
+                description: "Save what the person ate. Name each food plainly (e.g. 'egg', 'white rice, cooked') and estimate its grams; the numbers are computed from a food database. Only give kcal and macros for a food you believe no database knows.",
+                parameters: json!({
+                    "type": "object",
+                    "properties": {
+                        "description": {"type": "string", "description": "the meal as the person said it"},
+                        "meal_type": {"type": "string", "enum": ["breakfast", "lunch", "dinner", "snack"]},
+                        "days_ago": {"type": "integer", "minimum": 0, "maximum": 30, "description": "0 for today, 1 for yesterday"},
+                        "items": {"type": "array", "minItems": 1, "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "grams": {"type": "number", "exclusiveMinimum": 0},
+                                "kcal": {"type": "number"}, "protein_g": {"type": "number"},
+                                "carbs_g": {"type": "number"}, "fat_g": {"type": "number"}
+                            },
+                            "required": ["name", "grams"]
+                        }}
+                    },
+                    "required": ["description", "items"]
+                }),
+            },
+            ToolSpec {
+                name: "get_summary",
+                description: "Totals and entries of a period, from the stored data.",
+                parameters: json!({"type": "object", "properties": {
+                    "period": {"type": "string", "enum": ["today", "yesterday", "this_week", "last_week"]}
+                }, "required": ["period"]}),
+            },
+            ToolSpec {
+                name: "set_goal",
+                description: "Set daily targets the person asked for.",
+                parameters: json!({"type": "object", "properties": {
+                    "kcal": {"type": "number"}, "protein_g": {"type": "number"},
+                    "carbs_g": {"type": "number"}, "fat_g": {"type": "number"}
+                }}),
+            },
+            ToolSpec {
+                name: "update_profile",
+                description: "Record facts of the person's profile they stated.",
+                parameters: json!({"type": "object", "properties": {
+                    "age_years": {"type": "integer"}, "sex": {"type": "string", "enum": ["female", "male"]},
+                    "height_cm": {"type": "number"}, "weight_kg": {"type": "number"},
+                    "activity": {"type": "string", "enum": ["sedentary", "light", "moderate", "active", "very_active"]},
+                    "goal": {"type": "string", "enum": ["lose", "maintain", "gain"]}
+                }}),
+            },
+            ToolSpec {
+                name: "log_weight",
+                description: "Save a body weight in kilograms.",
+                parameters: json!({"type": "object", "properties": {"kg": {"type": "number"}}, "required": ["kg"]}),
+            },
+            ToolSpec {
+                name: "delete_last_entry",
+                description: "Undo: delete the most recently logged food entry.",
+                parameters: json!({"type": "object", "properties": {}}),
+            },
+        ];
+        if self.embedder.is_some() {
+            tools.extend([
+                ToolSpec {
+                    name: "remember",
+                    description: "Keep a lasting fact about the person (diet, allergies, preferences, routines).",
+                    parameters: json!({"type": "object", "properties": {"fact": {"type": "string"}}, "required": ["fact"]}),
+                },
+                ToolSpec {
+                    name: "forget",
+                    description: "Delete a remembered fact by its id.",
+                    parameters: json!({"type": "object", "properties": {"memory_id": {"type": "string"}}, "required": ["memory_id"]}),
+                },
+                ToolSpec {
+                    name: "search_memory",
+                    description: "Find remembered facts related to a query.",
+                    parameters: json!({"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+                },
+            ]);
+        }
+        tools
+    }
+
+    async fn system_prompt(&self, ctx: &TurnContext<'_>, text: &str) -> Result<String, AgentError> {
+        let user = ctx.user();
+        let now = ctx.now();
+        let local = now.with_timezone(&user.tz());
+        let today = local.date_naive();
+        let entries = ctx.store().food_entries(user.id, today, today).await?;
+        let total = Nutrients::sum(entries.iter().map(|e| &e.total));
+        let mut prompt = String::from(
+            "You are a friendly, concise health coach in a chat. Log what the person eats with the log_food tool \
+             (name each food plainly and estimate grams; the database computes the numbers). Answer questions \
+             about their history from get_summary, never from memory. Never invent a number: if you cannot \
+             estimate something, say so. Keep replies short; plain text, no markdown tables.\n\n",
+        );
+        let _ = writeln!(
+            prompt,
+            "Local time: {} ({}), {}.",
+            local.format("%Y-%m-%d %H:%M"),
+            user.timezone,
+            local.format("%A")
+        );
+        let _ = writeln!(
+            prompt,
+            "Profile: {}",
+            serde_json::to_string(&user.profile).unwrap_or_default()
+        );
+        let _ = writeln!(
+            prompt,
+            "Daily goals: {}",
+            serde_json::to_string(&user.goals).unwrap_or_default()
+        );
+        let _ = writeln!(
+            prompt,
+            "Today so far: {:.0} kcal, protein {:.0} g, carbs {:.0} g, fat {:.0} g in {} entries.",
+            total.kcal,
+            total.protein_g,
+            total.carbs_g,
+            total.fat_g,
+            entries.len()
+        );
+        if let Some(embedder) = &self.embedder {
+            let memories = self.relevant_memories(ctx, embedder.as_ref(), text).await;
+            if !memories.is_empty() {
+                prompt.push_str("What you remember about them:\n");
+                for (id, content) in memories {
+                    let _ = writeln!(prompt, "- {content} (memory id {id})");
+                }
+            }
+        }
+        Ok(prompt)
+    }
+
+    /// The memories most related to `text`; a failing embedder costs only the memories.
+    async fn relevant_memories(
+        &self,
+        ctx: &TurnContext<'_>,
+        embedder: &dyn Embedder,
+        text: &str,
+    ) -> Vec<(Uuid, String)> {
+        let vectors = match embedder.embed(&[text.to_owned()]).await {
+            Ok(vectors) => vectors,
+            Err(error) => {
+                tracing::warn!(%error, "no memories for this message: the embedder failed");
+                return Vec::new();
+            }
+        };
+        let Some(query) = vectors.first() else {
+            return Vec::new();
+        };
+        match ctx
+            .store()
+            .search_memories(ctx.user().id, embedder.name(), query, PROMPT_MEMORIES)
+            .await
+        {
+            Ok(found) => found
+                .into_iter()
+                .map(|m| (m.memory.id, m.memory.content))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "no memories for this message: the search failed");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn converse(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        text: &str,
+    ) -> Result<(), AgentError> {
+        ctx.typing().await;
+        let system = self.system_prompt(ctx, text).await?;
+        let mut messages: Vec<Message> = ctx
+            .history()
+            .iter()
+            .map(|message| Message::Text {
+                role: match message.role {
+                    HistoryRole::User => Role::User,
+                    HistoryRole::Assistant => Role::Assistant,
+                },
+                text: message.content.clone(),
+            })
+            .collect();
+        messages.push(Message::Text {
+            role: Role::User,
+            text: text.to_owned(),
+        });
+        let mut effects = Effects::default();
+        for _round in 0..MAX_TOOL_ROUNDS {
+            let request = ChatRequest {
+                system: system.clone(),
+                messages: messages.clone(),
+                tools: self.tools(),
+                max_tokens: 1024,
+            };
+            let response = match self.complete(&request).await {
+                Ok(response) => response,
+                Err(error) => return self.unavailable(ctx, inbound, &error, &effects).await,
+            };
+            if response.tool_calls.is_empty() {
+                let text = response.text.unwrap_or_else(|| effects.summary_or("Done."));
+                let _ = ctx.reply(text).await;
+                return Ok(());
+            }
+            messages.push(Message::ToolCalls {
+                text: response.text.clone(),
+                calls: response.tool_calls.clone(),
+            });
+            for call in &response.tool_calls {
+                let result = self.run_tool(ctx, inbound, call, &mut effects).await?;
+                messages.push(Message::ToolResult {
+                    call_id: call.id.clone(),
+                    content: result.to_string(),
+                });
+            }
+        }
+        let _ = ctx
+            .reply(effects.summary_or("I couldn't finish that in a reasonable number of steps. Could you say it more simply?"))
+            .await;
+        Ok(())
+    }
+
+    /// The model is out of reach: say so in one sentence, then let the offline agent answer
+    /// (unless tools already saved something this turn, which is then reported instead).
+    async fn unavailable(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        error: &LlmError,
+        effects: &Effects,
+    ) -> Result<(), AgentError> {
+        tracing::warn!(%error, "the language model failed; the offline agent answers");
+        if !effects.saved.is_empty() {
+            let _ = ctx.reply(effects.summary_or("")).await;
+            return Ok(());
+        }
+        let _ = ctx
+            .reply(format!(
+                "{} I'll answer with my simpler built-in rules.",
+                error.for_person()
+            ))
+            .await;
+        self.offline.handle(ctx, inbound).await
+    }
+
+    async fn run_tool(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        call: &ToolCall,
+        effects: &mut Effects,
+    ) -> Result<Value, AgentError> {
+        let arguments = &call.arguments;
+        let result = match call.name.as_str() {
+            "log_food" => self.log_food(ctx, inbound, arguments, effects).await?,
+            "get_summary" => summary(ctx, arguments).await?,
+            "set_goal" => set_goal(ctx, arguments).await?,
+            "update_profile" => update_profile(ctx, arguments).await?,
+            "log_weight" => log_weight(ctx, inbound, arguments, effects).await?,
+            "delete_last_entry" => delete_last_entry(ctx, effects).await?,
+            "remember" | "forget" | "search_memory" if self.embedder.is_some() => {
+                self.memory_tool(ctx, inbound, call, effects).await?
+            }
+            other => json!({"error": format!("there is no tool called {other}")}),
+        };
+        Ok(result)
+    }
+
+    async fn log_food(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        arguments: &Value,
+        effects: &mut Effects,
+    ) -> Result<Value, AgentError> {
+        let Some(requested) = arguments
+            .get("items")
+            .and_then(Value::as_array)
+            .filter(|items| !items.is_empty())
+        else {
+            return Ok(json!({"error": "items must list at least one food with grams"}));
+        };
+        let mut items: Vec<FoodItem> = Vec::new();
+        let mut unknown: Vec<String> = Vec::new();
+        for requested in requested {
+            let name = requested
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim();
+            let grams = requested
+                .get("grams")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            if name.is_empty() || !(grams > 0.0 && grams <= 5_000.0) {
+                unknown.push(format!("{name} (needs a name and a weight in grams)"));
+                continue;
+            }
+            match self.engine.item(name, grams).await {
+                Some(item) => items.push(item),
+                None => match model_numbers(name, grams, requested) {
+                    Some(item) => items.push(item),
+                    None => unknown.push(name.to_owned()),
+                },
+            }
+        }
+        if items.is_empty() {
+            return Ok(
+                json!({"saved": false, "unknown": unknown, "note": "nothing was saved: ask the person for a similar food or the numbers"}),
+            );
+        }
+        let user = ctx.user().clone();
+        let now = ctx.now();
+        let days_ago = arguments
+            .get("days_ago")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .clamp(0, 30);
+        let local_date = user.local_date(now) - Duration::days(days_ago);
+        let meal_type = arguments
+            .get("meal_type")
+            .and_then(Value::as_str)
+            .and_then(MealType::parse)
+            .or_else(|| {
+                (days_ago == 0).then(|| meal_type_at(now.with_timezone(&user.tz()).time()))
+            });
+        let total = Nutrients::sum(items.iter().map(|item| &item.nutrients));
+        let entry = FoodEntry {
+            id: Uuid::new_v5(
+                &LLM_NAMESPACE,
+                format!("{}:food:{}", inbound.id, effects.saved.len()).as_bytes(),
+            ),
+            user_id: user.id,
+            eaten_at: if days_ago == 0 {
+                now
+            } else {
+                now - Duration::days(days_ago)
+            },
+            local_date,
+            meal_type,
+            description: arguments
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("meal")
+                .trim()
+                .to_owned(),
+            items: items.clone(),
+            total,
+            photo_path: None,
+            created_at: now,
+        };
+        ctx.write(vec![Write::InsertFoodEntry(entry)]).await?;
+        let day = ctx
+            .store()
+            .food_entries(user.id, local_date, local_date)
+            .await?;
+        let day_total = Nutrients::sum(day.iter().map(|e| &e.total));
+        effects.saved.push(format!("{:.0} kcal logged", total.kcal));
+        Ok(json!({
+            "saved": true,
+            "items": items.iter().map(|item| json!({
+                "name": item.name, "grams": item.grams, "kcal": item.nutrients.kcal.round(),
+                "protein_g": round1(item.nutrients.protein_g), "carbs_g": round1(item.nutrients.carbs_g),
+                "fat_g": round1(item.nutrients.fat_g), "source": item.source.label(),
+            })).collect::<Vec<_>>(),
+            "unknown": unknown,
+            "meal_total_kcal": total.kcal.round(),
+            "day_total": {"kcal": day_total.kcal.round(), "protein_g": round1(day_total.protein_g), "carbs_g": round1(day_total.carbs_g), "fat_g": round1(day_total.fat_g)},
+            "daily_goal_kcal": user.goals.kcal,
+            "note": "tell the person the items with their numbers and sources, and the day's total against the goal"
+        }))
+    }
+
+    async fn memory_tool(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        call: &ToolCall,
+        effects: &mut Effects,
+    ) -> Result<Value, AgentError> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(json!({"error": "memory is off"}));
+        };
+        let user_id = ctx.user().id;
+        match call.name.as_str() {
+            "remember" => {
+                let fact = call
+                    .arguments
+                    .get("fact")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                if fact.is_empty() {
+                    return Ok(json!({"error": "fact is empty"}));
+                }
+                let vector = match embedder.embed(std::slice::from_ref(&fact)).await {
+                    Ok(mut vectors) if !vectors.is_empty() => vectors.swap_remove(0),
+                    _ => {
+                        return Ok(
+                            json!({"saved": false, "error": "the fact could not be embedded right now"}),
+                        )
+                    }
+                };
+                let closest = ctx
+                    .store()
+                    .search_memories(user_id, embedder.name(), &vector, 1)
+                    .await?;
+                let id = Uuid::new_v5(
+                    &LLM_NAMESPACE,
+                    format!("{}:memory:{}", inbound.id, effects.saved.len()).as_bytes(),
+                );
+                let kept = remember(
+                    id,
+                    user_id,
+                    &fact,
+                    vector,
+                    embedder.name(),
+                    ctx.now(),
+                    closest.first(),
+                );
+                ctx.write(kept.writes()).await?;
+                effects.saved.push("remembered".into());
+                Ok(
+                    json!({"saved": true, "memory_id": id, "merged_with_an_older_fact": matches!(kept, health_actors::memory::Remembered::Merged { .. })}),
+                )
+            }
+            "forget" => {
+                let id = call
+                    .arguments
+                    .get("memory_id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| Uuid::parse_str(id).ok());
+                let Some(id) = id else {
+                    return Ok(json!({"error": "memory_id is not a valid id"}));
+                };
+                let owned = ctx
+                    .store()
+                    .memories(user_id)
+                    .await?
+                    .iter()
+                    .any(|memory| memory.id == id);
+                if !owned {
+                    return Ok(json!({"deleted": false, "error": "no such memory"}));
+                }
+                ctx.write(vec![Write::DeleteMemory { user_id, id }]).await?;
+                effects.saved.push("forgotten".into());
+                Ok(json!({"deleted": true}))
+            }
+            _ => {
+                let query = call
+                    .arguments
+                    .get("query")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let vector = match embedder.embed(&[query]).await {
+                    Ok(mut vectors) if !vectors.is_empty() => vectors.swap_remove(0),
+                    _ => return Ok(json!({"error": "the search is unavailable right now"})),
+                };
+                let found = ctx
+                    .store()
+                    .search_memories(user_id, embedder.name(), &vector, 5)
+                    .await?;
+                Ok(
+                    json!({"memories": found.iter().map(|m| json!({"id": m.memory.id, "fact": m.memory.content, "similarity": round2(m.similarity)})).collect::<Vec<_>>()}),
+                )
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Agent for LlmAgent {
+    async fn handle(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound) -> Result<(), AgentError> {
+        match &inbound.content {
+            InboundContent::Text(text) => self.converse(ctx, inbound, text).await,
+            _ => self.offline.handle(ctx, inbound).await,
+        }
+    }
+}
+
+/// What this turn's tools did, for a reply when the model says nothing more.
+#[derive(Default)]
+struct Effects {
+    saved: Vec<String>,
+}
+
+impl Effects {
+    fn summary_or(&self, otherwise: &str) -> String {
+        if self.saved.is_empty() {
+            otherwise.to_owned()
+        } else {
+            format!("Saved: {}.", self.saved.join(", "))
+        }
+    }
+}
+
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// A food no database knows, with the model's own numbers (labelled as such), if it gave them
+/// and they are plausible (energy within what fat alone could carry).
+fn model_numbers(name: &str, grams: f64, requested: &Value) -> Option<FoodItem> {
+    let number = |key: &str| {
+        requested
+            .get(key)
+            .and_then(Value::as_f64)
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    let kcal = number("kcal")?;
+    if kcal > grams * 9.5 {
+        return None;
+    }
+    Some(FoodItem {
+        input: name.to_owned(),
+        name: name.to_owned(),
+        grams,
+        nutrients: Nutrients {
+            kcal,
+            protein_g: number("protein_g").unwrap_or(0.0),
+            carbs_g: number("carbs_g").unwrap_or(0.0),
+            fat_g: number("fat_g").unwrap_or(0.0),
+            fiber_g: 0.0,
+        },
+        source: NutritionSource::ModelEstimate,
+        confidence: MODEL_ESTIMATE_CONFIDENCE,
+    })
+}
+
+async fn summary(ctx: &TurnContext<'_>, arguments: &Value) -> Result<Value, AgentError> {
+    let user = ctx.user();
+    let today = user.local_date(ctx.now());
+    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    let (from, to) = match arguments
+        .get("period")
+        .and_then(Value::as_str)
+        .unwrap_or("today")
+    {
+        "yesterday" => (today - Duration::days(1), today - Duration::days(1)),
+        "this_week" => (monday, today),
+        "last_week" => (monday - Duration::days(7), monday - Duration::days(1)),
+        _ => (today, today),
+    };
+    let entries = ctx.store().food_entries(user.id, from, to).await?;
+    let total = Nutrients::sum(entries.iter().map(|e| &e.total));
+    Ok(json!({
+        "from": from, "to": to,
+        "total": {"kcal": total.kcal.round(), "protein_g": round1(total.protein_g), "carbs_g": round1(total.carbs_g), "fat_g": round1(total.fat_g)},
+        "daily_goals": user.goals,
+        "entries": entries.iter().map(|e| json!({
+            "date": e.local_date, "meal": e.meal_type.map(MealType::as_str), "description": e.description, "kcal": e.total.kcal.round(),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+async fn set_goal(ctx: &mut TurnContext<'_>, arguments: &Value) -> Result<Value, AgentError> {
+    let mut user = ctx.user().clone();
+    let value = |key: &str, range: std::ops::RangeInclusive<f64>| {
+        arguments
+            .get(key)
+            .and_then(Value::as_f64)
+            .filter(|v| range.contains(v))
+    };
+    let before = user.goals;
+    if let Some(kcal) = value("kcal", 800.0..=6000.0) {
+        user.goals.kcal = Some(kcal);
+    }
+    if let Some(protein) = value("protein_g", 10.0..=400.0) {
+        user.goals.protein_g = Some(protein);
+    }
+    if let Some(carbs) = value("carbs_g", 10.0..=900.0) {
+        user.goals.carbs_g = Some(carbs);
+    }
+    if let Some(fat) = value("fat_g", 10.0..=400.0) {
+        user.goals.fat_g = Some(fat);
+    }
+    if user.goals == before {
+        return Ok(
+            json!({"saved": false, "error": "no goal in a safe range was given (kcal 800-6000, protein 10-400 g, carbs 10-900 g, fat 10-400 g)"}),
+        );
+    }
+    let goals = user.goals;
+    ctx.save_user(user).await?;
+    Ok(json!({"saved": true, "goals": goals}))
+}
+
+async fn update_profile(ctx: &mut TurnContext<'_>, arguments: &Value) -> Result<Value, AgentError> {
+    let mut user = ctx.user().clone();
+    let profile = &mut user.profile;
+    if let Some(age) = arguments
+        .get("age_years")
+        .and_then(Value::as_u64)
+        .filter(|a| (10..=120).contains(a))
+    {
+        profile.age_years = u32::try_from(age).ok();
+    }
+    match arguments.get("sex").and_then(Value::as_str) {
+        Some("female") => profile.sex = Some(Sex::Female),
+        Some("male") => profile.sex = Some(Sex::Male),
+        _ => {}
+    }
+    if let Some(cm) = arguments
+        .get("height_cm")
+        .and_then(Value::as_f64)
+        .filter(|cm| (50.0..=260.0).contains(cm))
+    {
+        profile.height_cm = Some(cm);
+    }
+    if let Some(kg) = arguments
+        .get("weight_kg")
+        .and_then(Value::as_f64)
+        .filter(|kg| (20.0..=400.0).contains(kg))
+    {
+        profile.weight_kg = Some(kg);
+    }
+    if let Some(activity) = arguments
+        .get("activity")
+        .and_then(|a| serde_json::from_value::<ActivityLevel>(a.clone()).ok())
+    {
+        profile.activity = Some(activity);
+    }
+    if let Some(goal) = arguments
+        .get("goal")
+        .and_then(|g| serde_json::from_value::<WeightGoal>(g.clone()).ok())
+    {
+        profile.goal = Some(goal);
+    }
+    let profile = user.profile.clone();
+    ctx.save_user(user).await?;
+    let target = health_actors::nutrition::daily_kcal_target(&profile);
+    Ok(
+        json!({"saved": true, "profile": profile, "suggested_daily_kcal": target.map(|t| t.target_kcal)}),
+    )
+}
+
+async fn log_weight(
+    ctx: &mut TurnContext<'_>,
+    inbound: &Inbound,
+    arguments: &Value,
+    effects: &mut Effects,
+) -> Result<Value, AgentError> {
+    let Some(kg) = arguments
+        .get("kg")
+        .and_then(Value::as_f64)
+        .filter(|kg| (20.0..=400.0).contains(kg))
+    else {
+        return Ok(json!({"saved": false, "error": "kg must be between 20 and 400"}));
+    };
+    let now = ctx.now();
+    let user_id = ctx.user().id;
+    let id = Uuid::new_v5(&LLM_NAMESPACE, format!("{}:weight", inbound.id).as_bytes());
+    ctx.write(vec![Write::InsertWeight(WeightLog {
+        id,
+        user_id,
+        kg,
+        logged_at: now,
+    })])
+    .await?;
+    let mut user = ctx.user().clone();
+    user.profile.weight_kg = Some(kg);
+    ctx.save_user(user).await?;
+    effects.saved.push(format!("weight {kg:.1} kg"));
+    Ok(json!({"saved": true, "kg": kg}))
+}
+
+async fn delete_last_entry(
+    ctx: &mut TurnContext<'_>,
+    effects: &mut Effects,
+) -> Result<Value, AgentError> {
+    let user_id = ctx.user().id;
+    let Some(entry) = ctx.store().last_food_entry(user_id).await? else {
+        return Ok(json!({"deleted": false, "error": "no entry to delete"}));
+    };
+    ctx.write(vec![Write::DeleteFoodEntry {
+        user_id,
+        id: entry.id,
+    }])
+    .await?;
+    effects
+        .saved
+        .push(format!("removed \"{}\"", entry.description));
+    Ok(json!({"deleted": true, "description": entry.description, "kcal": entry.total.kcal.round()}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_numbers_are_used_only_when_given_and_plausible() {
+        let item = model_numbers(
+            "grandma's stew",
+            300.0,
+            &json!({"kcal": 420, "protein_g": 30}),
+        )
+        .unwrap();
+        assert_eq!(item.source, NutritionSource::ModelEstimate);
+        assert_eq!(item.nutrients.kcal, 420.0);
+        assert!(model_numbers("stew", 300.0, &json!({})).is_none());
+        assert!(model_numbers("stew", 100.0, &json!({"kcal": 5000})).is_none());
+    }
+}
