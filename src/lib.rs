@@ -13,4 +13,5 @@ pub mod nutrition;
 pub mod resilience;
 pub mod startup;
 pub mod store;
+pub mod telegram;
 pub mod telemetry;

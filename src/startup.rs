@@ -6,7 +6,8 @@
 //! it with port 0 and read [`Application::address`]. [`Core`] is the part without HTTP, used by
 //! the `chat` command.
 //!
-//! Shutdown order: the HTTP server stops taking requests and drains, then the actor tree stops
+//! Shutdown order: the Telegram bot stops taking updates, the HTTP server stops taking requests
+//! and drains, then the actor tree stops
 //! intake, lets conversations finish their current message and flushes persistence, then the
 //! store closes.
 
@@ -28,6 +29,7 @@ use crate::config::{ActorSettings, Settings};
 use crate::http::{self, HttpState};
 use crate::llm::offline::OfflineAgent;
 use crate::store::{self, MigrationReport};
+use crate::telegram::TelegramBot;
 use crate::telemetry;
 
 /// Time given to conversations and persistence to finish on shutdown.
@@ -113,6 +115,8 @@ pub struct Application {
     core: Core,
     http_state: HttpState,
     settings: Settings,
+    /// The Telegram bot when the run mode serves it; it starts polling in `run_until_stopped`.
+    telegram: Option<TelegramBot>,
 }
 
 impl Application {
@@ -145,12 +149,20 @@ impl Application {
             metrics_token: settings.http.metrics_token.clone().map(Arc::new),
             started,
         };
+        let telegram = match (&settings.telegram, settings.run_mode.runs_bot()) {
+            (Some(telegram), true) => Some(
+                TelegramBot::build(telegram, &settings.data_dir, core.conversations())
+                    .context("could not set up the Telegram bot")?,
+            ),
+            _ => None,
+        };
         Ok(Self {
             address,
             listener,
             core,
             http_state,
             settings,
+            telegram,
         })
     }
 
@@ -179,6 +191,7 @@ impl Application {
             core,
             http_state,
             settings,
+            telegram,
         } = self;
         tracing::info!(
             %address,
@@ -196,10 +209,26 @@ impl Application {
             })
             .run();
         let server = tokio::spawn(server);
+        let bot = match telegram {
+            Some(bot) => match bot.start().await {
+                Ok(running) => Some(running),
+                Err(error) => {
+                    let _ = stop_http.send(());
+                    let _ = server.await;
+                    core.shutdown().await;
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
         let failure = tokio::select! {
             () = shutdown => None,
             reason = core.stopped() => Some(reason),
         };
+        // Updates first: whatever the bot took is with the conversations before they drain.
+        if let Some(bot) = bot {
+            bot.stop().await;
+        }
         let _ = stop_http.send(());
         if server.await.is_err() {
             tracing::error!("the HTTP server task failed while draining");

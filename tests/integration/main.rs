@@ -7,4 +7,5 @@ mod health;
 mod persistence;
 mod store_conformance;
 mod support;
+mod telegram;
 mod usda;

@@ -1,0 +1,264 @@
+//! The Telegram bot end to end: the real application in `RUN_MODE=bot` with the embedded store,
+//! polling a fake Bot API on loopback (see `fakes::telegram`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use health_actors::domain::UserId;
+use health_actors::ports::Store;
+use health_agent::startup::Application;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::fakes::telegram::{self, FakeTelegram, TOKEN};
+use crate::support::app::test_settings;
+
+const PERSON: i64 = 5001;
+const STRANGER: i64 = 6666;
+const JPEG_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/benchmarks/photos/dish_1550704750_camera_A.jpeg"
+);
+
+fn jpeg() -> Vec<u8> {
+    std::fs::read(JPEG_PATH).expect("the benchmark photo is readable")
+}
+
+struct BotApp {
+    telegram: FakeTelegram,
+    store: Arc<dyn Store>,
+    address: std::net::SocketAddr,
+    data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl BotApp {
+    async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(30), server)
+                .await
+                .expect("the application stopped within 30 s")
+                .expect("the application task did not panic")
+                .expect("the application stopped cleanly");
+        }
+    }
+
+    /// Sends `text` as the person and returns the first answer that contains `needle`.
+    async fn say(&self, user: i64, text: &str, needle: &str) -> String {
+        let before = self.telegram.sent_to(user).len();
+        self.telegram.send_text(user, text);
+        self.telegram.wait_for_text(user, before, needle).await
+    }
+
+    async fn entries(&self, user: i64) -> Vec<health_actors::domain::FoodEntry> {
+        let today = Utc::now().date_naive();
+        self.store
+            .food_entries(
+                UserId(user),
+                today - chrono::Duration::days(400),
+                today + chrono::Duration::days(2),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.address))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for BotApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+async fn spawn_bot() -> BotApp {
+    let telegram = telegram::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let api_url = telegram.api_url();
+    let allowed = format!("{PERSON},5002,5003,5004,5005");
+    let settings = test_settings(
+        data_dir.path(),
+        &[
+            ("RUN_MODE", "bot"),
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            ("TELEGRAM_API_URL", &api_url),
+            ("ALLOWED_TELEGRAM_IDS", &allowed),
+        ],
+    );
+    let application = Application::build(settings).await.unwrap();
+    let store = application.store();
+    let address = application.address();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    BotApp {
+        telegram,
+        store,
+        address,
+        data_dir,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+#[tokio::test]
+async fn start_a_text_meal_and_today_through_the_bot_api() {
+    let app = spawn_bot().await;
+    let welcome = app.say(PERSON, "/start", "health coach").await;
+    assert!(welcome.contains("/today"), "{welcome}");
+    assert_eq!(app.telegram.calls_of("setMyCommands"), 1);
+
+    let reply = app
+        .say(PERSON, "2 eggs and a slice of toast", "Saved")
+        .await;
+    let entries = app.entries(PERSON).await;
+    assert_eq!(entries.len(), 1, "the reply came after the commit");
+    assert_eq!(entries[0].description, "2 eggs and a slice of toast");
+    let kcal = format!("{:.0} kcal", entries[0].total.kcal);
+    assert!(reply.contains(&kcal), "{reply} should show {kcal}");
+
+    let today = app.say(PERSON, "/today@health_test_bot", "kcal").await;
+    assert!(today.contains("2 eggs and a slice of toast"), "{today}");
+    assert!(today.contains(&kcal), "{today}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_stranger_is_refused_once_and_nothing_about_them_is_stored() {
+    let app = spawn_bot().await;
+    let refusal = app
+        .say(STRANGER, "2 eggs and a slice of toast", "private")
+        .await;
+    assert!(!refusal.contains("kcal"), "{refusal}");
+    // A second message within the hour is dropped without a word.
+    app.telegram.send_text(STRANGER, "/today");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !app
+        .metrics()
+        .await
+        .contains("telegram_refused_updates_total{action=\"ignored\"}")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second message was never counted"
+        );
+        tokio::task::yield_now().await;
+    }
+    // The person on the list is answered meanwhile; the stranger got exactly one message.
+    app.say(PERSON, "/help", "Commands").await;
+    let to_stranger = app.telegram.sent_to(STRANGER);
+    assert_eq!(to_stranger.len(), 1, "{to_stranger:#?}");
+    assert!(app.store.user(UserId(STRANGER)).await.unwrap().is_none());
+    assert!(app.entries(STRANGER).await.is_empty());
+    assert!(app
+        .store
+        .recent_messages(UserId(STRANGER), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!app
+        .data_dir
+        .path()
+        .join("photos")
+        .join(STRANGER.to_string())
+        .exists());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_photo_is_downloaded_checked_stored_and_answered_honestly() {
+    let app = spawn_bot().await;
+    let user = 5002;
+    let photo = jpeg();
+    let file_id = app.telegram.add_file("dish.jpeg", photo.clone());
+    let before = app.telegram.sent_to(user).len();
+    app.telegram
+        .send_photo(user, &file_id, photo.len() as u64, Some("rice and chicken"));
+    let reply = app
+        .telegram
+        .wait_for_text(user, before, "vision model")
+        .await;
+    assert!(reply.contains("rice and chicken"), "{reply}");
+    assert!(!reply.contains("kcal"), "no made-up numbers: {reply}");
+
+    let dir = app.data_dir.path().join("photos").join(user.to_string());
+    let stored: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].extension().unwrap(), "jpg");
+    let name = stored[0].file_stem().unwrap().to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(name).is_ok(), "{name}");
+    assert_eq!(std::fs::read(&stored[0]).unwrap(), photo);
+    assert!(
+        app.entries(user).await.is_empty(),
+        "nothing saved from a photo"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_and_non_image_files_are_refused_with_a_reason() {
+    let app = spawn_bot().await;
+    let user = 5003;
+    let huge = app.telegram.add_file("huge.jpg", jpeg());
+    app.telegram.report_size(&huge, 11 * 1024 * 1024);
+    let before = app.telegram.sent_to(user).len();
+    app.telegram
+        .send_document(user, &huge, "huge.jpg", 11 * 1024 * 1024);
+    let reply = app.telegram.wait_for_text(user, before, "10 MB").await;
+    assert!(reply.contains("11.0 MB"), "{reply}");
+
+    let pdf = app
+        .telegram
+        .add_file("menu.pdf", b"%PDF-1.7\n% not a picture\n".to_vec());
+    let before = app.telegram.sent_to(user).len();
+    app.telegram.send_document(user, &pdf, "menu.pdf", 25);
+    let reply = app
+        .telegram
+        .wait_for_text(user, before, "JPEG, PNG or WebP")
+        .await;
+    assert!(!reply.contains("kcal"), "{reply}");
+    assert!(!app
+        .data_dir
+        .path()
+        .join("photos")
+        .join(user.to_string())
+        .exists());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_429_on_send_message_is_retried_after_the_wait_telegram_names() {
+    let app = spawn_bot().await;
+    let user = 5004;
+    app.telegram.fail_next("sendMessage", 429, 1);
+    let started = std::time::Instant::now();
+    let reply = app.say(user, "/help", "Commands").await;
+    assert!(reply.contains("/today"), "{reply}");
+    assert!(
+        app.telegram.calls_of("sendMessage") >= 2,
+        "the refused message was sent again"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "retry_after (1 s) was honoured"
+    );
+    app.stop().await;
+}
