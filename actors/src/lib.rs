@@ -39,3 +39,4 @@ pub mod persistence;
 pub mod ports;
 pub mod root;
 pub mod testing;
+pub mod vision;

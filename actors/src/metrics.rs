@@ -36,6 +36,13 @@ pub const PERSISTENCE_RETRIES_TOTAL: &str = "health_persistence_write_retries_to
 pub const PERSISTENCE_FAILED_ROWS_TOTAL: &str = "health_persistence_failed_rows_total";
 
 /// Registers units and help texts with the installed recorder. Call once after installing it.
+/// Vision agent calls by `agent` and `status` (answered, no_food, timeout, invalid, unavailable).
+pub const VISION_AGENT_CALLS_TOTAL: &str = "health_vision_agent_calls_total";
+/// Vision agent latency by `agent`.
+pub const VISION_AGENT_SECONDS: &str = "health_vision_agent_seconds";
+/// Vision agents restarted by the coordinator, by `agent`.
+pub const VISION_AGENT_RESTARTS_TOTAL: &str = "health_vision_agent_restarts_total";
+
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
@@ -93,5 +100,17 @@ pub fn describe() {
     describe_counter!(
         PERSISTENCE_FAILED_ROWS_TOTAL,
         "Rows that could not be written, by reason"
+    );
+    describe_counter!(
+        VISION_AGENT_CALLS_TOTAL,
+        "Vision agent calls, by agent and status"
+    );
+    describe_histogram!(
+        VISION_AGENT_SECONDS,
+        "Vision agent latency in seconds, by agent"
+    );
+    describe_counter!(
+        VISION_AGENT_RESTARTS_TOTAL,
+        "Vision agents restarted by the coordinator, by agent"
     );
 }

@@ -2,6 +2,7 @@
 //! upstreams on loopback.
 
 mod agent;
+mod api;
 mod fakes;
 mod health;
 mod persistence;
