@@ -7,6 +7,7 @@ pub mod model;
 pub mod offline;
 pub mod openai;
 mod transport;
+pub mod vision;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,4 +94,35 @@ pub fn agent(
     Ok(Arc::new(agent::LlmAgent::new(
         model, fallback, engine, embedder,
     )))
+}
+
+/// One vision model per `VISION_MODELS` entry (the offline provider has none).
+pub fn vision_models(
+    settings: &LlmSettings,
+) -> Result<Vec<Arc<dyn health_actors::vision::VisionModel>>, LlmError> {
+    let mut models: Vec<Arc<dyn health_actors::vision::VisionModel>> = Vec::new();
+    for spec in &settings.vision_models {
+        match spec.provider {
+            Provider::OpenAi => models.push(Arc::new(vision::OpenAiVision::new(
+                &settings.openai_base_url,
+                settings.openai_api_key.clone(),
+                &spec.model,
+                settings.vision_timeout,
+            )?)),
+            Provider::Anthropic => {
+                let key = settings
+                    .anthropic_api_key
+                    .clone()
+                    .ok_or(LlmError::Unauthorized)?;
+                models.push(Arc::new(vision::AnthropicVision::new(
+                    &settings.anthropic_base_url,
+                    key,
+                    &spec.model,
+                    settings.vision_timeout,
+                )?));
+            }
+            Provider::Offline => {}
+        }
+    }
+    Ok(models)
 }
