@@ -20,14 +20,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use health_actors::conversation::{Agent, ConversationSettings, ConversationsHandle};
-use health_actors::persistence::PersistenceSettings;
+use health_actors::persistence::{PersistenceHandle, PersistenceSettings};
 use health_actors::ports::{Store, SystemClock};
 use health_actors::root::{Root, RootArgs, RootHandle, RootSettings};
 use tokio::net::TcpListener;
 
 use crate::config::{ActorSettings, Settings};
 use crate::http::{self, HttpState};
-use crate::llm::offline::OfflineAgent;
+use crate::nutrition::engine::NutritionEngine;
 use crate::store::{self, MigrationReport};
 use crate::telegram::TelegramBot;
 use crate::telemetry;
@@ -39,6 +39,8 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 pub struct Core {
     pub store: Arc<dyn Store>,
     pub migrations: MigrationReport,
+    /// The nutrition engine the agent uses, shared with the HTTP API.
+    pub engine: Arc<NutritionEngine>,
     root: RootHandle,
 }
 
@@ -53,7 +55,10 @@ impl Core {
         })?;
         let engine = crate::nutrition::engine_from_settings(&settings.usda, Some(store.clone()))
             .context("could not set up the USDA FoodData Central client")?;
-        let agent: Arc<dyn Agent> = Arc::new(OfflineAgent::new(Arc::new(engine)));
+        let engine = Arc::new(engine);
+        let agent: Arc<dyn Agent> =
+            crate::llm::agent(&settings.llm, settings.enable_memory, engine.clone())
+                .context("could not set up the language model")?;
         let root = Root::start(RootArgs {
             store: store.clone(),
             agent,
@@ -64,8 +69,14 @@ impl Core {
         Ok(Self {
             store,
             migrations,
+            engine,
             root,
         })
+    }
+
+    /// Where the edges write (after commit) what they change outside a conversation.
+    pub fn persistence(&self) -> PersistenceHandle {
+        self.root.persistence()
     }
 
     /// Where the edges submit messages.
@@ -123,6 +134,7 @@ impl Application {
     /// Opens the store (applying migrations), starts the actors and binds `API_HOST:API_PORT`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let started = Instant::now();
+        http::api::check_cors_origins(&settings.http.cors_origins).map_err(anyhow::Error::msg)?;
         let core = Core::start(&settings).await?;
         let store = core.store.clone();
         let bind_to = SocketAddr::new(settings.http.host, settings.http.port);
@@ -143,11 +155,22 @@ impl Application {
             "backend" => store.backend()
         )
         .set(1.0);
+        let api = settings.run_mode.runs_api().then(|| {
+            http::api::ApiState::new(
+                store.clone(),
+                core.persistence(),
+                core.conversations(),
+                core.engine.clone(),
+                &settings.http,
+            )
+        });
         let http_state = HttpState {
             store: store.clone(),
             metrics,
             metrics_token: settings.http.metrics_token.clone().map(Arc::new),
             started,
+            api,
+            cors_origins: settings.http.cors_origins.clone(),
         };
         let telegram = match (&settings.telegram, settings.run_mode.runs_bot()) {
             (Some(telegram), true) => Some(

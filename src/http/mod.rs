@@ -1,8 +1,10 @@
-//! The warp server: `/health` and `/metrics` in every run mode (later `/api/v1` in api mode).
+//! The warp server: `/health` and `/metrics` in every run mode, `/api/v1` and `/openapi.json` in
+//! api mode ([`api`]).
 //!
 //! Routes are assembled in [`routes`] so that the application and the tests serve exactly the
 //! same tree. Handlers receive only what they need ([`HttpState`]), never the whole settings.
 
+pub mod api;
 mod health;
 mod metrics_route;
 
@@ -23,6 +25,9 @@ pub struct HttpState {
     pub metrics: PrometheusHandle,
     pub metrics_token: Option<Arc<SecretString>>,
     pub started: Instant,
+    /// `/api/v1` and `/openapi.json`, when the run mode serves the API.
+    pub api: Option<api::ApiState>,
+    pub cors_origins: Vec<String>,
 }
 
 /// The whole route tree, with request metrics and JSON errors for unknown routes.
@@ -38,14 +43,23 @@ pub fn routes(
         .and(warp::path::end())
         .and(warp::get())
         .and(warp::header::optional::<String>("authorization"))
-        .and(with(state))
+        .and(with(state.clone()))
         .then(metrics_route::metrics);
 
-    health
+    let mut tree = health
         .map(Reply::into_response)
         .or(metrics.map(Reply::into_response))
         .unify()
-        .recover(recover)
+        .boxed();
+    if let Some(api_state) = state.api {
+        tree = tree
+            .or(api::openapi::route())
+            .unify()
+            .or(api::routes(api_state, &state.cors_origins))
+            .unify()
+            .boxed();
+    }
+    tree.recover(recover)
         .unify()
         .with(warp::log::custom(record_request))
 }
@@ -60,7 +74,8 @@ fn route_label(path: &str) -> &'static str {
     match path {
         "/health" => "/health",
         "/metrics" => "/metrics",
-        _ => "other",
+        "/openapi.json" => "/openapi.json",
+        _ => api::route_template(path).unwrap_or("other"),
     }
 }
 
@@ -80,7 +95,9 @@ pub fn error_reply(status: StatusCode, code: &str, message: &str) -> warp::reply
 }
 
 async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
-    let reply = if rejection.is_not_found() {
+    let reply = if let Some(reply) = api::recover(&rejection) {
+        reply
+    } else if rejection.is_not_found() {
         error_reply(
             StatusCode::NOT_FOUND,
             "not_found",

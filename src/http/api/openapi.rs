@@ -1,0 +1,145 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document of `/api/v1`, generated from the handlers'
+//! annotations and the body types, so that it describes what the server does.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use warp::filters::BoxedFilter;
+use warp::{Filter, Reply};
+
+use super::body;
+use super::error::ErrorBody;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        super::chat::chat,
+        super::users::create_user,
+        super::users::get_user,
+        super::users::delete_user,
+        super::users::get_profile,
+        super::users::patch_profile,
+        super::users::get_goals,
+        super::users::patch_goals,
+        super::users::list_memories,
+        super::users::delete_memory,
+        super::users::create_key,
+        super::food::list,
+        super::food::create,
+        super::food::photo,
+        super::food::correct,
+        super::food::delete,
+        super::food::daily,
+        super::food::weekly,
+    ),
+    info(
+        title = "health-agent API",
+        description = "The health-agent assistant over JSON. Every route needs 'Authorization: Bearer <key>': an admin key from API_KEYS, or a per-user key from POST /api/v1/keys (which acts only on its own user). Errors are {\"error\": code, \"message\": sentence}.",
+    ),
+    components(schemas(
+        ErrorBody,
+        body::NutrientsBody,
+        body::GoalsBody,
+        body::ProfileBody,
+        body::UserBody,
+        body::CreateUserBody,
+        body::FoodItemBody,
+        body::FoodEntryBody,
+        body::FoodEntryPage,
+        body::CreateFoodEntryBody,
+        body::CreatedFoodEntry,
+        body::ItemCorrection,
+        body::CorrectFoodEntryBody,
+        body::DailySummary,
+        body::WeeklySummary,
+        body::MemoryBody,
+        body::MemoryPage,
+        body::ChatRequest,
+        body::ChatButton,
+        body::ChatReply,
+        body::ChatSaved,
+        body::ChatResponse,
+        body::CreateKeyBody,
+        body::CreatedKey,
+    )),
+    modifiers(&BearerScheme),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+/// The errors any `/api/v1` route may answer, all with an [`ErrorBody`].
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum CommonErrors {
+    #[response(status = 400, description = "The body or query could not be read")]
+    BadRequest(ErrorBody),
+    #[response(status = 401, description = "No key, or not a valid key")]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 403,
+        description = "The key may not act on this user, or this needs an admin key"
+    )]
+    Forbidden(ErrorBody),
+    #[response(status = 404, description = "No such user or record")]
+    NotFound(ErrorBody),
+    #[response(
+        status = 409,
+        description = "Already exists, an Idempotency-Key reused with another message, or the user's conversation is busy"
+    )]
+    Conflict(ErrorBody),
+    #[response(status = 411, description = "The body has no Content-Length")]
+    LengthRequired(ErrorBody),
+    #[response(
+        status = 413,
+        description = "The body is too large (JSON 64 KiB, photo 10 MiB)"
+    )]
+    PayloadTooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "Wrong content type, or a photo that is not JPEG, PNG or WebP"
+    )]
+    UnsupportedMediaType(ErrorBody),
+    #[response(
+        status = 422,
+        description = "A field is missing or not valid; the message names it"
+    )]
+    InvalidField(ErrorBody),
+    #[response(
+        status = 429,
+        description = "The key's rate limit is used up",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))
+    )]
+    RateLimited(ErrorBody),
+    #[response(status = 500, description = "A failure on the server's side")]
+    Internal(ErrorBody),
+    #[response(
+        status = 503,
+        description = "No API_KEYS configured, the database or the assistant is unavailable, or photo analysis has no vision model"
+    )]
+    Unavailable(ErrorBody),
+    #[response(status = 504, description = "The request took too long")]
+    Timeout(ErrorBody),
+}
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document, built once per call (it is small and rarely fetched).
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+pub fn route() -> BoxedFilter<(warp::reply::Response,)> {
+    warp::path!("openapi.json")
+        .and(warp::get())
+        .map(|| warp::reply::json(&document()).into_response())
+        .boxed()
+}

@@ -1,0 +1,828 @@
+//! `/api/v1` through real HTTP on loopback: the whole journey of an integrator, auth and scoped
+//! keys, validation, limits, idempotent chat, CORS, metrics and the OpenAPI document.
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::app::{spawn_app, TestApp};
+use crate::support::db::{database_url, TestDatabase};
+
+const ADMIN: &str = "admin-key-for-tests";
+
+fn request(app: &TestApp, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
+    let builder = app.client.request(method, app.url(path));
+    match key {
+        Some(key) => builder.bearer_auth(key),
+        None => builder,
+    }
+}
+
+async fn send(builder: RequestBuilder) -> Response {
+    builder
+        .send()
+        .await
+        .expect("request to the test application")
+}
+
+/// The status and the JSON body (Null when empty).
+async fn call(builder: RequestBuilder) -> (StatusCode, Value) {
+    let response = send(builder).await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (status, body)
+}
+
+async fn create_user(app: &TestApp, id: i64) -> Value {
+    let (status, body) = call(
+        request(app, Method::POST, "/api/v1/users", Some(ADMIN))
+            .json(&json!({"id": id, "display_name": "Ada", "timezone": "Europe/Paris"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn chat(app: &TestApp, key: &str, user: i64, message: &str) -> (StatusCode, Value) {
+    call(
+        request(app, Method::POST, "/api/v1/chat", Some(key))
+            .json(&json!({"user_id": user, "message": message})),
+    )
+    .await
+}
+
+/// A multipart body with one file field `photo` (and a caption), built by hand.
+fn multipart(photo: &[u8], caption: Option<&str>) -> (String, Vec<u8>) {
+    let boundary = "health-agent-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"meal.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(photo);
+    body.extend_from_slice(b"\r\n");
+    if let Some(caption) = caption {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n{caption}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"], code, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.len() > 10, "a sentence for a person: {body}");
+}
+
+/// The "done when" of the API: create a user, log a meal through chat, read it back from the
+/// list and the daily summary, upload a photo, delete the user.
+async fn an_integrator_logs_a_meal_and_deletes_the_user(extra: &[(&str, &str)]) {
+    let mut vars = vec![("RUN_MODE", "api"), ("API_KEYS", ADMIN)];
+    vars.extend_from_slice(extra);
+    let app = spawn_app(&vars).await;
+    let user = create_user(&app, 4242).await;
+    assert_eq!(user["id"], 4242);
+    assert_eq!(user["profile"]["timezone"], "Europe/Paris");
+
+    let (status, answer) = chat(&app, ADMIN, 4242, "2 eggs and a slice of toast").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let replies = answer["replies"].as_array().unwrap();
+    assert!(!replies.is_empty());
+    assert!(
+        replies[0]["text"].as_str().unwrap().contains("Saved"),
+        "{answer}"
+    );
+    let saved = &answer["saved"]["food_entry"];
+    assert_eq!(saved["items"].as_array().unwrap().len(), 2, "{answer}");
+    let kcal = saved["total"]["kcal"].as_f64().unwrap();
+    assert!((150.0..400.0).contains(&kcal), "{answer}");
+
+    let (status, list) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/4242/food-entries",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(list["entries"][0]["id"], saved["id"]);
+    assert_eq!(list["next_cursor"], Value::Null);
+
+    let (status, daily) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/4242/summary/daily",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{daily}");
+    assert_eq!(daily["entries"], 1);
+    assert_eq!(daily["total"]["kcal"], saved["total"]["kcal"]);
+
+    let (content_type, body) = multipart(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3], Some("lunch"));
+    let (status, body) = call(
+        request(
+            &app,
+            Method::POST,
+            "/api/v1/users/4242/food-entries/photo",
+            Some(ADMIN),
+        )
+        .header("content-type", content_type)
+        .body(body),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("vision model"),
+        "{body}"
+    );
+
+    let (status, _) = call(request(
+        &app,
+        Method::DELETE,
+        "/api/v1/users/4242",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/4242",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/4242/food-entries",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_integrator_logs_a_meal_on_the_embedded_database() {
+    an_integrator_logs_a_meal_and_deletes_the_user(&[]).await;
+}
+
+#[tokio::test]
+async fn an_integrator_logs_a_meal_on_postgres() {
+    let Some(url) = database_url("TEST_DATABASE_URL") else {
+        return;
+    };
+    let database = TestDatabase::create(&url).await.unwrap();
+    an_integrator_logs_a_meal_and_deletes_the_user(&[("DATABASE_URL", database.url())]).await;
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn without_api_keys_the_api_refuses_with_a_clear_message() {
+    let app = spawn_app(&[("RUN_MODE", "api")]).await;
+    let (status, body) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/1",
+        Some("anything"),
+    ))
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "api_not_configured",
+    );
+    assert!(body["message"].as_str().unwrap().contains("API_KEYS"));
+    // /health stays open.
+    assert_eq!(app.get("/health").await.status(), 200);
+    app.stop().await.unwrap();
+}
+
+/// Bot mode serves `/health` and `/metrics` only: the same route tree without the API.
+#[tokio::test]
+async fn the_api_is_not_mounted_when_the_run_mode_does_not_serve_it() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (store, _) = health_agent::store::SqliteStore::open(&data_dir.path().join("db.sqlite"))
+        .await
+        .unwrap();
+    let state = health_agent::http::HttpState {
+        store: std::sync::Arc::new(store),
+        metrics: health_agent::telemetry::metrics_handle(),
+        metrics_token: None,
+        started: std::time::Instant::now(),
+        api: None,
+        cors_origins: Vec::new(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(
+        warp::serve(health_agent::http::routes(state))
+            .incoming(listener)
+            .run(),
+    );
+    let client = reqwest::Client::new();
+    for path in ["/api/v1/users/1", "/openapi.json"] {
+        let response = client
+            .get(format!("http://{address}{path}"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let health = client
+        .get(format!("http://{address}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    server.abort();
+}
+
+#[tokio::test]
+async fn keys_are_required_and_per_user_keys_act_only_on_their_user() {
+    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", &format!("other,{ADMIN}"))]).await;
+    create_user(&app, 1).await;
+    create_user(&app, 2).await;
+
+    let (status, body) = call(request(&app, Method::GET, "/api/v1/users/1", None)).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "missing_api_key");
+    let (status, body) = call(request(&app, Method::GET, "/api/v1/users/1", Some("wrong"))).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_api_key");
+    let (status, body) = call(
+        request(&app, Method::GET, "/api/v1/users/1", None).header("authorization", "Basic eDp5"),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "missing_api_key");
+    // The second admin key works too.
+    let (status, _) = call(request(&app, Method::GET, "/api/v1/users/1", Some("other"))).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, created) =
+        call(request(&app, Method::POST, "/api/v1/keys", Some(ADMIN)).json(&json!({"user_id": 1})))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("hak_"));
+
+    let (status, body) = call(request(&app, Method::GET, "/api/v1/users/1", Some(&key))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, answer) = chat(&app, &key, 1, "a banana").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    let (status, body) = call(request(&app, Method::GET, "/api/v1/users/2", Some(&key))).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = chat(&app, &key, 2, "a banana").await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) =
+        call(request(&app, Method::POST, "/api/v1/keys", Some(&key)).json(&json!({"user_id": 1})))
+            .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) =
+        call(request(&app, Method::POST, "/api/v1/users", Some(&key)).json(&json!({"id": 3})))
+            .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = call(
+        request(&app, Method::POST, "/api/v1/keys", Some(ADMIN)).json(&json!({"user_id": 99})),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // Deleting the user deletes their keys.
+    let (status, _) = call(request(&app, Method::DELETE, "/api/v1/users/1", Some(&key))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(request(&app, Method::GET, "/api/v1/users/1", Some(&key))).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_api_key");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_replays_the_answer_and_saves_once() {
+    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    create_user(&app, 5).await;
+    let send_with_key = |key: &'static str, message: &'static str| {
+        request(&app, Method::POST, "/api/v1/chat", Some(ADMIN))
+            .header("idempotency-key", key)
+            .json(&json!({"user_id": 5, "message": message}))
+    };
+    let first = send(send_with_key("meal-1", "150 g chicken breast with rice")).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().await.unwrap();
+    let second = send(send_with_key("meal-1", "150 g chicken breast with rice")).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(second.headers()["idempotent-replay"], "true");
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first, second);
+
+    let (status, body) = call(send_with_key("meal-1", "a banana")).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "conflict");
+    let (status, body) = call(send_with_key("not valid", "a banana")).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("Idempotency-Key"));
+
+    let (_, list) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/5/food-entries",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(list["entries"].as_array().unwrap().len(), 1, "{list}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bodies_are_validated_limited_and_typed() {
+    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    create_user(&app, 6).await;
+
+    let (status, body) = chat(&app, ADMIN, 6, "   ").await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    assert!(body["message"].as_str().unwrap().starts_with("message"));
+    let (status, body) = chat(&app, ADMIN, 77, "hello").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    let (status, body) =
+        call(request(&app, Method::POST, "/api/v1/chat", Some(ADMIN)).json(&json!({"user_id": 6})))
+            .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
+    assert!(
+        body["message"].as_str().unwrap().contains("message"),
+        "{body}"
+    );
+    let (status, body) = call(
+        request(&app, Method::POST, "/api/v1/chat", Some(ADMIN))
+            .header("content-type", "text/plain")
+            .body("hello"),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let huge = "x".repeat(65 * 1024);
+    let (status, body) = call(
+        request(&app, Method::POST, "/api/v1/chat", Some(ADMIN))
+            .json(&json!({"user_id": 6, "message": huge})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+
+    let (content_type, body) = multipart(&vec![0xFF; 10 * 1024 * 1024 + 1], None);
+    let (status, body) = call(
+        request(
+            &app,
+            Method::POST,
+            "/api/v1/users/6/food-entries/photo",
+            Some(ADMIN),
+        )
+        .header("content-type", content_type)
+        .body(body),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    let (content_type, body) = multipart(b"GIF89a not a supported image", None);
+    let (status, body) = call(
+        request(
+            &app,
+            Method::POST,
+            "/api/v1/users/6/food-entries/photo",
+            Some(ADMIN),
+        )
+        .header("content-type", content_type)
+        .body(body),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let (status, body) = call(
+        request(
+            &app,
+            Method::POST,
+            "/api/v1/users/6/food-entries/photo",
+            Some(ADMIN),
+        )
+        .json(&json!({"photo": "base64?"})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+
+    let (status, body) =
+        call(request(&app, Method::POST, "/api/v1/users", Some(ADMIN)).json(&json!({"id": 6})))
+            .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "conflict");
+    let (status, body) = call(
+        request(&app, Method::POST, "/api/v1/users", Some(ADMIN))
+            .json(&json!({"timezone": "Mars/Olympus"})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    assert!(body["message"].as_str().unwrap().starts_with("timezone"));
+    let (status, created) =
+        call(request(&app, Method::POST, "/api/v1/users", Some(ADMIN)).json(&json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(created["id"].as_i64().unwrap() < 0, "{created}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
+    let app = spawn_app(&[
+        ("RUN_MODE", "api"),
+        ("API_KEYS", &format!("{ADMIN},second")),
+        ("API_RATE_LIMIT_PER_MINUTE", "3"),
+    ])
+    .await;
+    for _ in 0..3 {
+        let (status, _) = call(request(&app, Method::GET, "/api/v1/users/1", Some(ADMIN))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let response = send(request(&app, Method::GET, "/api/v1/users/1", Some(ADMIN))).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    // Another key has its own bucket.
+    let (status, _) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/1",
+        Some("second"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("http_rate_limited_total 1"), "{metrics}");
+    assert!(
+        metrics.contains(r#"http_requests_total{route="/api/v1/users/{user_id}",status="429"}"#),
+        "{metrics}"
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn profile_and_goals_are_read_and_patched() {
+    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    create_user(&app, 8).await;
+    let (status, profile) = call(
+        request(&app, Method::PATCH, "/api/v1/users/8/profile", Some(ADMIN)).json(&json!({
+            "age_years": 34, "sex": "female", "height_cm": 168.0, "weight_kg": 61.5,
+            "activity": "moderate", "goal": "maintain", "timezone": "America/New_York"
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    assert_eq!(profile["age_years"], 34);
+    assert_eq!(profile["display_name"], "Ada");
+    assert_eq!(profile["timezone"], "America/New_York");
+    let (_, profile) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/8/profile",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(profile["activity"], "moderate");
+    assert_eq!(profile["timezone"], "America/New_York");
+
+    let (status, body) = call(
+        request(&app, Method::PATCH, "/api/v1/users/8/profile", Some(ADMIN))
+            .json(&json!({"sex": "sometimes"})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    assert!(body["message"].as_str().unwrap().starts_with("sex"));
+    let (status, body) = call(
+        request(&app, Method::PATCH, "/api/v1/users/8/profile", Some(ADMIN))
+            .json(&json!({"height_cm": 5000})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+
+    let (status, goals) = call(
+        request(&app, Method::PATCH, "/api/v1/users/8/goals", Some(ADMIN))
+            .json(&json!({"kcal": 1800, "protein_g": 120})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{goals}");
+    let (_, goals) = call(
+        request(&app, Method::PATCH, "/api/v1/users/8/goals", Some(ADMIN))
+            .json(&json!({"protein_g": null})),
+    )
+    .await;
+    assert_eq!(
+        goals,
+        json!({"kcal": 1800.0, "protein_g": null, "carbs_g": null, "fat_g": null})
+    );
+    let (status, body) = call(
+        request(&app, Method::PATCH, "/api/v1/users/8/goals", Some(ADMIN))
+            .json(&json!({"kcal": -5})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    let (_, daily) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/8/summary/daily",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(daily["remaining"]["kcal"], 1800.0);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn food_entries_are_created_paged_corrected_and_deleted() {
+    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    create_user(&app, 9).await;
+    let path = "/api/v1/users/9/food-entries";
+    let meals = [
+        ("2026-03-01T07:30:00Z", "a banana"),
+        ("2026-03-01T12:00:00Z", "150 g chicken breast with rice"),
+        ("2026-03-02T19:00:00Z", "a cup of milk"),
+    ];
+    let mut ids = Vec::new();
+    for (eaten_at, text) in meals {
+        let (status, created) = call(
+            request(&app, Method::POST, path, Some(ADMIN))
+                .json(&json!({"text": text, "eaten_at": eaten_at})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        ids.push(created["entry"]["id"].as_str().unwrap().to_owned());
+    }
+    let (status, body) = call(
+        request(&app, Method::POST, path, Some(ADMIN)).json(&json!({"text": "a plate of zorblax"})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("zorblax"),
+        "{body}"
+    );
+
+    let (_, day) = call(request(
+        &app,
+        Method::GET,
+        &format!("{path}?date=2026-03-01"),
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(day["entries"].as_array().unwrap().len(), 2, "{day}");
+    let (_, page) = call(request(
+        &app,
+        Method::GET,
+        &format!("{path}?from=2026-03-01&to=2026-03-02&limit=2"),
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(page["entries"][0]["id"], ids[0]);
+    assert_eq!(page["entries"][1]["id"], ids[1]);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, page) = call(request(
+        &app,
+        Method::GET,
+        &format!("{path}?from=2026-03-01&to=2026-03-02&limit=2&cursor={cursor}"),
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(page["entries"][0]["id"], ids[2]);
+    assert_eq!(page["next_cursor"], Value::Null);
+    let (status, body) = call(request(
+        &app,
+        Method::GET,
+        &format!("{path}?date=yesterday"),
+        Some(ADMIN),
+    ))
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    let (status, body) = call(request(
+        &app,
+        Method::GET,
+        &format!("{path}?from=2026-03-02&to=2026-03-01"),
+        Some(ADMIN),
+    ))
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+
+    let entry = format!("{path}/{}", ids[1]);
+    let (status, corrected) = call(
+        request(&app, Method::PATCH, &entry, Some(ADMIN))
+            .json(&json!({"items": [{"index": 1, "grams": 100}], "meal_type": "dinner"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{corrected}");
+    assert_eq!(corrected["items"][1]["grams"], 100.0);
+    assert_eq!(corrected["meal_type"], "dinner");
+    let (status, body) = call(
+        request(&app, Method::PATCH, &entry, Some(ADMIN))
+            .json(&json!({"items": [{"index": 7, "grams": 100}]})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+
+    let (_, week) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/9/summary/weekly?end=2026-03-02",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(week["days"].as_array().unwrap().len(), 7, "{week}");
+    assert_eq!(week["days_logged"], 2);
+
+    let (status, _) = call(request(&app, Method::DELETE, &entry, Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(request(&app, Method::DELETE, &entry, Some(ADMIN))).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn memories_are_listed_and_unknown_ones_cannot_be_deleted() {
+    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    create_user(&app, 10).await;
+    let (status, page) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/10/memories",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page, json!({"memories": [], "next_cursor": null}));
+    let (status, body) = call(request(
+        &app,
+        Method::DELETE,
+        "/api/v1/users/10/memories/0191e3a4-7b2c-7d3e-9f40-1a2b3c4d5e6f",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_only_configured_origins() {
+    let app = spawn_app(&[
+        ("RUN_MODE", "api"),
+        ("API_KEYS", ADMIN),
+        ("CORS_ORIGINS", "https://app.example.com"),
+    ])
+    .await;
+    let allowed = send(
+        request(&app, Method::OPTIONS, "/api/v1/chat", None)
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            ),
+    )
+    .await;
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let refused = send(
+        request(&app, Method::OPTIONS, "/api/v1/chat", None)
+            .header("origin", "https://evil.example.com")
+            .header("access-control-request-method", "POST"),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_and_the_bearer_scheme() {
+    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    let (status, document) = call(request(&app, Method::GET, "/openapi.json", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/chat",
+        "/api/v1/keys",
+        "/api/v1/users",
+        "/api/v1/users/{user_id}",
+        "/api/v1/users/{user_id}/profile",
+        "/api/v1/users/{user_id}/goals",
+        "/api/v1/users/{user_id}/food-entries",
+        "/api/v1/users/{user_id}/food-entries/photo",
+        "/api/v1/users/{user_id}/food-entries/{entry_id}",
+        "/api/v1/users/{user_id}/summary/daily",
+        "/api/v1/users/{user_id}/summary/weekly",
+        "/api/v1/users/{user_id}/memories",
+        "/api/v1/users/{user_id}/memories/{memory_id}",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from the document");
+    }
+    app.stop().await.unwrap();
+}
