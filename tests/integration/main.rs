@@ -5,6 +5,7 @@ mod agent;
 mod api;
 mod fakes;
 mod health;
+mod llm;
 mod persistence;
 mod store_conformance;
 mod support;
