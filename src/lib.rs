@@ -6,10 +6,12 @@
 
 pub mod chat;
 pub mod config;
+pub mod geo;
 pub mod http;
 pub mod llm;
 pub mod metrics;
 pub mod nutrition;
+pub mod reports;
 pub mod resilience;
 pub mod startup;
 pub mod store;

@@ -22,12 +22,13 @@ pub struct TelemetryGuard {
 
 /// Installs the global tracing subscriber. Call once, from `main`.
 pub fn init_tracing(settings: &TelemetrySettings) -> TelemetryGuard {
-    // Dependencies are noisy at debug level; keep them at info unless asked by name.
+    // Dependencies are noisy at debug level; keep them at info unless asked by name. reqwest
+    // logs request URLs at debug, and a Bot API URL holds the bot token.
     let directive = if settings.level.contains('=') {
         settings.level.clone()
     } else {
         format!(
-            "{level},hyper=info,h2=info,rustls=info,tokio_postgres=info",
+            "{level},hyper=info,h2=info,rustls=info,tokio_postgres=info,reqwest=info",
             level = settings.level
         )
     };

@@ -33,7 +33,7 @@ pub const HELP: &str = "I keep track of what you eat, with honest numbers.\n\
 • Weight: \"I weigh 72.5 kg\".\n\
 • Made a mistake? \"undo\" removes the last entry.\n\
 \n\
-Commands: /today, /week, /goal, /weight, /undo, /settings, /help.";
+Commands: /today, /week, /goal, /weight, /undo, /export, /memory, /settings, /forget_me, /help.";
 
 const WELCOME: &str = "Hi! I'm your health coach. Tell me what you eat and I'll work out the calories and macros, keep your daily totals and track your goals.";
 
@@ -77,17 +77,11 @@ impl Agent for OfflineAgent {
                 }
                 reply(ctx, text).await
             }
-            InboundContent::Location { .. } => {
-                reply(
-                    ctx,
-                    "Thanks! I can't work out a time zone from a location yet. Send /settings timezone followed by \
-                     your zone, e.g. /settings timezone Europe/Paris.",
-                )
-                .await
-            }
-            InboundContent::Button { .. } => {
-                reply(ctx, "That button belongs to an older message; there is nothing to do with it now.").await
-            }
+            InboundContent::Location {
+                latitude,
+                longitude,
+            } => zone_from_location(ctx, *latitude, *longitude).await,
+            InboundContent::Button { data, .. } => button(ctx, data).await,
         }
     }
 }
@@ -148,7 +142,13 @@ impl OfflineAgent {
                 )
                 .await
             }
-            "week" => answer_question(ctx, QuestionKind::OnTrack, Period::ThisWeek).await,
+            "week" => {
+                week_chart(ctx).await?;
+                answer_question(ctx, QuestionKind::OnTrack, Period::ThisWeek).await
+            }
+            "export" => export(ctx).await,
+            "memory" => show_memories(ctx).await,
+            "forget_me" => ask_forget_me(ctx).await,
             "undo" => undo(ctx).await,
             "goal" if args.is_empty() => show_goals(ctx).await,
             "goal" => {
@@ -820,6 +820,208 @@ async fn settings(ctx: &mut TurnContext<'_>, args: &str) -> Result<(), AgentErro
             reply(ctx, text).await
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Location, /week chart, /export, /memory, /forget_me and the buttons they put under messages.
+// ---------------------------------------------------------------------------------------------
+
+/// Button data of the `/forget_me` confirmation. An edge that keeps files about the person
+/// (Telegram's photos) deletes them when it sees [`FORGET_ME_CONFIRM`] answered.
+pub const FORGET_ME_CONFIRM: &str = "forget_me:yes";
+pub const FORGET_ME_CANCEL: &str = "forget_me:no";
+/// Button data that forgets one memory: this prefix and the memory's id.
+const FORGET_MEMORY_PREFIX: &str = "memory:forget:";
+/// What the person reads once everything about them is gone.
+pub const FORGOTTEN: &str = "Done: I deleted everything I had about you (food log, weights, goals, memories, reminders, photos and our conversation). If you write again, I'll start from scratch.";
+
+/// A shared location sets the time zone (looked up offline).
+async fn zone_from_location(
+    ctx: &mut TurnContext<'_>,
+    latitude: f64,
+    longitude: f64,
+) -> Result<(), AgentError> {
+    let Some(zone) = crate::geo::timezone_at_async(latitude, longitude).await else {
+        return reply(
+            ctx,
+            "Thanks! I couldn't find a time zone for that spot. Send /settings timezone followed by \
+             your zone, e.g. /settings timezone Europe/Paris.",
+        )
+        .await;
+    };
+    let mut user = ctx.user().clone();
+    user.timezone = zone.name().to_owned();
+    ctx.save_user(user).await?;
+    let local = ctx.now().with_timezone(&zone);
+    reply(
+        ctx,
+        format!(
+            "Thanks! Your time zone is now {} (it's {} there); \"today\" follows it from now on.",
+            zone.name(),
+            local.format("%H:%M on %A")
+        ),
+    )
+    .await
+}
+
+/// The last seven local days as a PNG chart of kcal against the goal. A failure to draw or send
+/// is logged; the text summary that follows still answers the person.
+async fn week_chart(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
+    let user = ctx.user().clone();
+    let today = user.local_date(ctx.now());
+    let from = today - Duration::days(6);
+    let entries = ctx.store().food_entries(user.id, from, today).await?;
+    let days: Vec<crate::reports::DayKcal> = (0..7)
+        .map(|offset| {
+            let date = from + Duration::days(offset);
+            let mut on_day = entries.iter().filter(|e| e.local_date == date).peekable();
+            let kcal = on_day
+                .peek()
+                .is_some()
+                .then(|| on_day.map(|e| e.total.kcal).sum());
+            crate::reports::DayKcal { date, kcal }
+        })
+        .collect();
+    let png = match crate::reports::week_chart_png(&days, user.goals.kcal) {
+        Ok(png) => png,
+        Err(error) => {
+            tracing::error!(%error, "the week chart could not be drawn");
+            return Ok(());
+        }
+    };
+    let caption = "Calories per day, last 7 days";
+    match ctx
+        .outbox()
+        .send_photo(ctx.chat(), &png, Some(caption))
+        .await
+    {
+        Ok(_) => ctx.record_assistant(format!("[chart] {caption}")),
+        Err(error) => tracing::warn!(%error, "the week chart could not be sent"),
+    }
+    Ok(())
+}
+
+/// Every food entry as a CSV document.
+async fn export(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
+    let user = ctx.user().clone();
+    let today = user.local_date(ctx.now());
+    let first = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN);
+    let entries = ctx
+        .store()
+        .food_entries(user.id, first, today + Duration::days(1))
+        .await?;
+    if entries.is_empty() {
+        return reply(ctx, "There's nothing to export yet: no food is logged.").await;
+    }
+    let csv = crate::reports::entries_csv(&entries, user.tz());
+    let name = format!("food-log-{today}.csv");
+    let caption = format!(
+        "All {} of your food {}, as a spreadsheet (CSV).",
+        entries.len(),
+        plural(entries.len(), "entry", "entries")
+    );
+    match ctx
+        .outbox()
+        .send_document(ctx.chat(), &name, csv.as_bytes(), Some(&caption))
+        .await
+    {
+        Ok(_) => {
+            ctx.record_assistant(format!("[file {name}] {caption}"));
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the export could not be sent");
+            reply(
+                ctx,
+                "I couldn't send the file just now. Please try /export again in a minute.",
+            )
+            .await
+        }
+    }
+}
+
+/// The remembered facts, each with a button that forgets it.
+async fn show_memories(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
+    let memories = ctx.store().memories(ctx.user().id).await?;
+    if memories.is_empty() {
+        return reply(
+            ctx,
+            "I don't remember anything about you yet. Tell me things like \"I'm vegetarian\" or \
+             \"I'm allergic to peanuts\" and I'll keep them in mind.",
+        )
+        .await;
+    }
+    let mut text = String::from("What I remember about you:\n");
+    let mut buttons = Vec::new();
+    for (index, memory) in memories.iter().enumerate() {
+        let _ = writeln!(text, "{}. {}", index + 1, memory.content);
+        buttons.push(vec![health_actors::ports::Button {
+            label: format!("Forget {}", index + 1),
+            data: format!("{FORGET_MEMORY_PREFIX}{}", memory.id),
+        }]);
+    }
+    text.push_str("Press a button to make me forget that one.");
+    let _ = ctx.reply_with_buttons(text, &buttons).await;
+    Ok(())
+}
+
+async fn ask_forget_me(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
+    let buttons = [vec![
+        health_actors::ports::Button {
+            label: "Yes, delete everything".into(),
+            data: FORGET_ME_CONFIRM.into(),
+        },
+        health_actors::ports::Button {
+            label: "No, keep it".into(),
+            data: FORGET_ME_CANCEL.into(),
+        },
+    ]];
+    let _ = ctx
+        .reply_with_buttons(
+            "This deletes everything I have about you: food log, weights, goals, memories, reminders, \
+             photos and our conversation. It can't be undone. Are you sure?",
+            &buttons,
+        )
+        .await;
+    Ok(())
+}
+
+async fn button(ctx: &mut TurnContext<'_>, data: &str) -> Result<(), AgentError> {
+    if data == FORGET_ME_CONFIRM {
+        let user_id = ctx.user().id;
+        ctx.store().delete_user(user_id).await?;
+        tracing::info!(user_id = %user_id, "deleted everything about a person at their request");
+        // Sent without recording it: the history of this turn must not bring the person back.
+        let _ = ctx.outbox().send_text(ctx.chat(), FORGOTTEN).await;
+        return Ok(());
+    }
+    if data == FORGET_ME_CANCEL {
+        return reply(ctx, "Okay, I kept everything; nothing was deleted.").await;
+    }
+    if let Some(id) = data
+        .strip_prefix(FORGET_MEMORY_PREFIX)
+        .and_then(|id| Uuid::parse_str(id).ok())
+    {
+        let user_id = ctx.user().id;
+        let memory = ctx
+            .store()
+            .memories(user_id)
+            .await?
+            .into_iter()
+            .find(|memory| memory.id == id);
+        return match memory {
+            Some(memory) => {
+                ctx.write(vec![Write::DeleteMemory { user_id, id }]).await?;
+                reply(ctx, format!("Forgotten: \"{}\".", memory.content)).await
+            }
+            None => reply(ctx, "I had already forgotten that one.").await,
+        };
+    }
+    reply(
+        ctx,
+        "That button belongs to an older message; there is nothing to do with it now.",
+    )
+    .await
 }
 
 #[cfg(test)]

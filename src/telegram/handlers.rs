@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use futures::StreamExt;
-use health_actors::conversation::ConversationsHandle;
+use health_actors::conversation::{ConversationsHandle, SubmitError, TurnOutcome};
 use health_actors::domain::UserId;
 use health_actors::inbound::{ChatId, Inbound, InboundContent, MessageId};
 use health_actors::ports::Outbox;
@@ -20,6 +20,8 @@ use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::FileMeta;
 use uuid::Uuid;
+
+use crate::llm::offline::FORGET_ME_CONFIRM;
 
 use super::outbox::TelegramOutbox;
 use super::photos::{self, PhotoRejection, MAX_PHOTO_BYTES};
@@ -30,6 +32,9 @@ use super::{HandlerError, Redactor, PHOTOS_REJECTED_TOTAL, REFUSED_UPDATES_TOTAL
 pub const REFUSAL: &str = "Sorry, this is a private health assistant and it isn't set up to talk with you. Nothing you send here is kept.";
 /// What a person reads after sending something the bot cannot take (a sticker, a voice note).
 pub const UNSUPPORTED: &str = "I can read text, photos of food and shared locations. Tell me in words what you ate, or send /help.";
+
+/// How long the handler of a `/forget_me` confirmation waits for the deletion.
+const FORGET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Namespace of inbound ids: UUIDv5 of "<bot id>:<update id>".
 const INBOUND_NAMESPACE: Uuid = Uuid::from_u128(0x3b1e_67a2_0c4d_4f58_a9e1_7d20_54c6_8f13);
@@ -43,6 +48,8 @@ pub struct Edge {
     pub bot_id: i64,
     /// `<DATA_DIR>/photos`.
     pub photos_dir: PathBuf,
+    /// `<DATA_DIR>/data`, where each person's readable markdown lives in `<user>/`.
+    pub markdown_dir: PathBuf,
     /// The bot without the throttle, for `getFile` and downloads (not rate limited).
     pub files: Bot,
     pub redactor: Redactor,
@@ -61,7 +68,7 @@ impl Edge {
         inbound_id(self.bot_id, update.0)
     }
 
-    async fn submit(&self, id: Uuid, user: i64, chat: ChatId, content: InboundContent) {
+    fn inbound(&self, id: Uuid, user: i64, chat: ChatId, content: InboundContent) -> Inbound {
         metrics::counter!(UPDATES_TOTAL, "kind" => content.kind()).increment(1);
         let outbox = self.outbox.clone();
         tokio::spawn(async move {
@@ -69,17 +76,54 @@ impl Edge {
             let _ = outbox.typing(chat).await;
         });
         let reply: Arc<dyn Outbox> = self.outbox.clone();
-        let inbound = Inbound {
+        Inbound {
             id,
             user: UserId(user),
             chat,
             content,
             received_at: Utc::now(),
             reply,
-        };
+        }
+    }
+
+    /// Hands the message to the person's conversation without waiting for the answer.
+    async fn submit(&self, id: Uuid, user: i64, chat: ChatId, content: InboundContent) {
+        let inbound = self.inbound(id, user, chat, content);
         if let Err(error) = self.conversations.submit(inbound).await {
-            tracing::warn!(user_id = user, %error, "a Telegram message could not be handed to the conversations");
-            let _ = self.outbox.send_text(chat, &error.to_string()).await;
+            self.not_submitted(user, chat, &error).await;
+        }
+    }
+
+    async fn not_submitted(&self, user: i64, chat: ChatId, error: &SubmitError) {
+        tracing::warn!(user_id = user, %error, "a Telegram message could not be handed to the conversations");
+        let _ = self.outbox.send_text(chat, &error.to_string()).await;
+    }
+
+    /// The confirmed `/forget_me`: the agent deletes the rows; once it has answered, the files
+    /// this edge keeps about the person (photos, markdown) go too.
+    async fn forget(&self, id: Uuid, user: i64, chat: ChatId, content: InboundContent) {
+        let inbound = self.inbound(id, user, chat, content);
+        match self
+            .conversations
+            .submit_and_wait(inbound, FORGET_TIMEOUT)
+            .await
+        {
+            Ok(TurnOutcome::Answered) => {
+                for dir in [
+                    photos::user_dir(&self.photos_dir, user),
+                    self.markdown_dir.join(user.to_string()),
+                ] {
+                    match tokio::fs::remove_dir_all(&dir).await {
+                        Ok(()) => {}
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(error) => {
+                            tracing::error!(user_id = user, %error, dir = %dir.display(), "could not delete a person's files")
+                        }
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => self.not_submitted(user, chat, &error).await,
         }
     }
 
@@ -255,12 +299,17 @@ async fn on_button(
     };
     let user = user_id(&query.from);
     let chat = ChatId(message.chat().id.0);
+    let confirms_forget_me = data == FORGET_ME_CONFIRM;
     let content = InboundContent::Button {
         data,
         message: MessageId(i64::from(message.id().0)),
     };
-    edge.submit(edge.inbound_id(update.id), user, chat, content)
-        .await;
+    let id = edge.inbound_id(update.id);
+    if confirms_forget_me {
+        edge.forget(id, user, chat, content).await;
+    } else {
+        edge.submit(id, user, chat, content).await;
+    }
     Ok(())
 }
 

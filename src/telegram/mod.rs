@@ -186,6 +186,7 @@ impl TelegramBot {
             whitelist: Whitelist::new(settings.allowed_ids.iter().copied()),
             bot_id,
             photos_dir: data_dir.join("photos"),
+            markdown_dir: data_dir.join("data"),
             files: raw,
             redactor: redactor.clone(),
         });

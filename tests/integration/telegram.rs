@@ -262,3 +262,148 @@ async fn a_429_on_send_message_is_retried_after_the_wait_telegram_names() {
     );
     app.stop().await;
 }
+
+/// Waits until `condition` holds, or fails with `what` after 20 s.
+async fn eventually<F, Fut>(what: &str, condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn week_sends_a_png_chart_and_export_a_csv_of_every_entry() {
+    let app = spawn_bot().await;
+    let user = 5005;
+    app.say(user, "/goal 1800 kcal", "1800").await;
+    app.say(user, "2 eggs and a slice of toast", "Saved").await;
+    app.say(user, "a cup of milk", "Saved").await;
+
+    let before = app.telegram.sent_to(user).len();
+    app.telegram.send_text(user, "/week");
+    let chart = app
+        .telegram
+        .wait_for(user, before, "the chart", |s| s.method == "sendPhoto")
+        .await;
+    let png = chart.file.expect("the chart is uploaded");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    assert_eq!(&png[12..16], b"IHDR");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert!(width >= 400 && height >= 300, "{width}x{height}");
+    assert!(chart.caption.unwrap_or_default().contains("Calories"));
+    app.telegram.wait_for_text(user, before, "Average").await;
+
+    let before = app.telegram.sent_to(user).len();
+    app.telegram.send_text(user, "/export");
+    let export = app
+        .telegram
+        .wait_for(user, before, "the export", |s| s.method == "sendDocument")
+        .await;
+    assert!(
+        export
+            .file_name
+            .as_deref()
+            .unwrap_or_default()
+            .ends_with(".csv"),
+        "{:?}",
+        export.file_name
+    );
+    let csv = String::from_utf8(export.file.expect("the CSV is uploaded")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("date,time,meal,description,kcal"),
+        "{csv}"
+    );
+    let entries = app.entries(user).await;
+    assert_eq!(lines.len(), 1 + entries.len(), "{csv}");
+    assert_eq!(entries.len(), 2);
+    for entry in &entries {
+        let row = lines
+            .iter()
+            .find(|line| line.contains(&entry.description))
+            .unwrap_or_else(|| panic!("no row for {}: {csv}", entry.description));
+        assert!(row.starts_with(&entry.local_date.to_string()), "{row}");
+        assert!(row.contains(&format!(",{:.0},", entry.total.kcal)), "{row}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forget_me_asks_first_then_leaves_no_row_and_no_photo() {
+    let app = spawn_bot().await;
+    let user = PERSON;
+    app.say(user, "2 eggs and a slice of toast", "Saved").await;
+    let photo = jpeg();
+    let file_id = app.telegram.add_file("lunch.jpeg", photo.clone());
+    let before = app.telegram.sent_to(user).len();
+    app.telegram
+        .send_photo(user, &file_id, photo.len() as u64, None);
+    app.telegram
+        .wait_for_text(user, before, "vision model")
+        .await;
+    let photos = app.data_dir.path().join("photos").join(user.to_string());
+    assert!(photos.exists());
+
+    let before = app.telegram.sent_to(user).len();
+    app.telegram.send_text(user, "/forget_me");
+    let question = app
+        .telegram
+        .wait_for(user, before, "the confirmation", |s| {
+            !s.button_data().is_empty()
+        })
+        .await;
+    assert!(question
+        .text
+        .as_deref()
+        .unwrap_or_default()
+        .contains("can't be undone"));
+    assert_eq!(
+        question.button_data(),
+        vec!["forget_me:yes", "forget_me:no"]
+    );
+    // Nothing is deleted before the person confirms.
+    assert_eq!(app.entries(user).await.len(), 1);
+
+    let before = app.telegram.sent_to(user).len();
+    app.telegram
+        .press_button(user, question.message_id, "forget_me:yes");
+    app.telegram
+        .wait_for_text(user, before, "deleted everything")
+        .await;
+    eventually("the photos are deleted", || async { !photos.exists() }).await;
+    assert!(app.store.user(UserId(user)).await.unwrap().is_none());
+    assert!(app.entries(user).await.is_empty());
+    assert!(app
+        .store
+        .recent_messages(UserId(user), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_shared_location_sets_the_time_zone() {
+    let app = spawn_bot().await;
+    let user = 5004;
+    let before = app.telegram.sent_to(user).len();
+    app.telegram.send_location(user, 48.8566, 2.3522);
+    let reply = app.telegram.wait_for_text(user, before, "time zone").await;
+    assert!(reply.contains("Europe/Paris"), "{reply}");
+    assert_eq!(
+        app.store
+            .user(UserId(user))
+            .await
+            .unwrap()
+            .unwrap()
+            .timezone,
+        "Europe/Paris"
+    );
+    app.stop().await;
+}
