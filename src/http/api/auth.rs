@@ -170,7 +170,7 @@ mod tests {
     fn caller(principal: Principal) -> Caller {
         Caller {
             principal,
-            key_label: "test".into(),
+            key_label: format!("{principal:?}"),
         }
     }
 

@@ -251,6 +251,18 @@ pub(super) async fn delete_user(
     state: ApiState,
 ) -> Result<impl Reply, ApiError> {
     let user = caller.may_act_on(user)?;
+    state.user(user).await?;
+    // Writes already queued for the person (the history of their last chat turn is queued, not
+    // awaited) commit before this no-op one; deleting after it means they cannot bring the
+    // person back.
+    state
+        .persistence
+        .write(vec![Write::DeleteFoodEntry {
+            user_id: user,
+            id: Uuid::nil(),
+        }])
+        .await
+        .map_err(ApiError::persist)?;
     if state
         .store
         .delete_user(user)
