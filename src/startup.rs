@@ -23,6 +23,7 @@ use health_actors::conversation::{Agent, ConversationSettings, ConversationsHand
 use health_actors::persistence::{PersistenceHandle, PersistenceSettings};
 use health_actors::ports::{Store, SystemClock};
 use health_actors::root::{Root, RootArgs, RootHandle, RootSettings};
+use health_actors::vision::{VisionHandle, VisionSettings};
 use tokio::net::TcpListener;
 
 use crate::config::{ActorSettings, Settings};
@@ -41,6 +42,8 @@ pub struct Core {
     pub migrations: MigrationReport,
     /// The nutrition engine the agent uses, shared with the HTTP API.
     pub engine: Arc<NutritionEngine>,
+    /// The vision coordinator, when `VISION_MODELS` lists any model.
+    pub vision: Option<VisionHandle>,
     root: RootHandle,
 }
 
@@ -56,9 +59,24 @@ impl Core {
         let engine = crate::nutrition::engine_from_settings(&settings.usda, Some(store.clone()))
             .context("could not set up the USDA FoodData Central client")?;
         let engine = Arc::new(engine);
-        let agent: Arc<dyn Agent> =
+        let mut agent: Arc<dyn Agent> =
             crate::llm::agent(&settings.llm, settings.enable_memory, engine.clone())
                 .context("could not set up the language model")?;
+        let vision_models = crate::llm::vision_models(&settings.llm)
+            .context("could not set up the vision models")?;
+        let vision = if vision_models.is_empty() {
+            None
+        } else {
+            let vision_settings = VisionSettings {
+                agent_timeout: settings.llm.vision_timeout,
+                ..VisionSettings::default()
+            };
+            let handle = VisionHandle::start(vision_models, vision_settings)
+                .await
+                .map_err(|error| anyhow::anyhow!("the vision agents could not start: {error}"))?;
+            agent = Arc::new(crate::llm::photo::WithPhotos::new(agent, handle.clone()));
+            Some(handle)
+        };
         let root = Root::start(RootArgs {
             store: store.clone(),
             agent,
@@ -70,6 +88,7 @@ impl Core {
             store,
             migrations,
             engine,
+            vision,
             root,
         })
     }
@@ -92,6 +111,9 @@ impl Core {
     /// Stops intake, lets conversations finish, flushes persistence.
     pub async fn shutdown(self) {
         let report = self.root.shutdown(SHUTDOWN_DEADLINE).await;
+        if let Some(vision) = &self.vision {
+            vision.stop();
+        }
         if report.abandoned_rows > 0 || report.persistence_unresponsive {
             tracing::error!(
                 ?report,

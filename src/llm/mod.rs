@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod model;
 pub mod offline;
 pub mod openai;
+pub mod photo;
 mod transport;
 pub mod vision;
 

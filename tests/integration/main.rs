@@ -11,3 +11,4 @@ mod store_conformance;
 mod support;
 mod telegram;
 mod usda;
+mod vision;

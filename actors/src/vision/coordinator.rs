@@ -1,11 +1,12 @@
 //! The vision coordinator: fans a photo out to every vision agent at once and collects what
 //! they said within the deadline.
 //!
-//! **Owns** one [`VisionAgent`] per configured vision model, spawned with `spawn_linked`.
+//! **Owns** one [`VisionAgent`] per configured vision model and the [`ConsensusActor`], spawned
+//! with `spawn_linked`.
 //! **Supervised by** the application (it is started beside the root tree and stopped after it).
-//! **Policy**: an agent that fails or stops is restarted with the same model; a photo in flight
-//! reports that agent as unavailable. **Talks to** its agents only; the caller merges the
-//! outcomes (consensus) and decides what to save.
+//! **Policy**: an agent that fails or stops is restarted with the same model (a photo in flight
+//! reports that agent as unavailable); so is the consensus actor. **Talks to** its agents and the
+//! consensus actor; the caller decides what to save from the [`PhotoEstimate`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::time::Instant;
 
 use super::agent::{Job, VisionAgent, VisionAgentArgs, VisionAgentMsg};
+use super::consensus_actor::{ConsensusActor, ConsensusMsg, PhotoEstimate};
 use super::{AgentOutcome, Photo, VisionError, VisionModel};
 
 /// Deadlines of a photo.
@@ -35,10 +37,17 @@ impl Default for VisionSettings {
 }
 
 pub enum CoordinatorMsg {
+    /// Every agent's outcome for a photo.
     Analyse {
         photo: Photo,
         caption: Option<String>,
         reply: RpcReplyPort<Vec<AgentOutcome>>,
+    },
+    /// The agents' outcomes merged by the consensus actor.
+    Estimate {
+        photo: Photo,
+        caption: Option<String>,
+        reply: RpcReplyPort<PhotoEstimate>,
     },
 }
 
@@ -54,6 +63,7 @@ struct AgentSlot {
 
 pub struct CoordinatorState {
     agents: Vec<AgentSlot>,
+    consensus: ActorRef<ConsensusMsg>,
     settings: VisionSettings,
 }
 
@@ -74,8 +84,11 @@ impl Actor for VisionCoordinator {
             let actor = spawn_agent(&myself, model.clone(), &args.settings).await?;
             agents.push(AgentSlot { model, actor });
         }
+        let (consensus, _) =
+            Actor::spawn_linked(None, ConsensusActor, (), myself.get_cell()).await?;
         Ok(CoordinatorState {
             agents,
+            consensus,
             settings: args.settings,
         })
     }
@@ -91,7 +104,12 @@ impl Actor for VisionCoordinator {
                 photo,
                 caption,
                 reply,
-            } => fan_out(state, photo, caption, reply),
+            } => analyse(state, photo, caption, reply),
+            CoordinatorMsg::Estimate {
+                photo,
+                caption,
+                reply,
+            } => estimate(state, photo, caption, reply),
         }
         Ok(())
     }
@@ -109,6 +127,13 @@ impl Actor for VisionCoordinator {
                 return Ok(())
             }
         };
+        if state.consensus.get_id() == stopped {
+            tracing::warn!("the consensus actor stopped; restarting it");
+            state.consensus = Actor::spawn_linked(None, ConsensusActor, (), myself.get_cell())
+                .await?
+                .0;
+            return Ok(());
+        }
         if let Some(slot) = state
             .agents
             .iter_mut()
@@ -133,6 +158,8 @@ impl Actor for VisionCoordinator {
             slot.actor.unlink(_myself.get_cell());
             slot.actor.stop(None);
         }
+        state.consensus.unlink(_myself.get_cell());
+        state.consensus.stop(None);
         Ok(())
     }
 }
@@ -150,14 +177,54 @@ async fn spawn_agent(
     Ok(actor)
 }
 
-/// Asks every agent at once in a task of its own (the coordinator never waits on a model), and
-/// answers with one outcome per agent when all answered or the deadline passed.
-fn fan_out(
+fn analyse(
     state: &CoordinatorState,
     photo: Photo,
     caption: Option<String>,
     reply: RpcReplyPort<Vec<AgentOutcome>>,
 ) {
+    let outcomes = fan_out(state, photo, caption);
+    tokio::spawn(async move {
+        let _ = reply.send(outcomes.await);
+    });
+}
+
+/// Fans out, then hands the outcomes to the consensus actor; if that fails on this input, the
+/// same judgement runs here rather than losing the photo.
+fn estimate(
+    state: &CoordinatorState,
+    photo: Photo,
+    caption: Option<String>,
+    reply: RpcReplyPort<PhotoEstimate>,
+) {
+    let outcomes = fan_out(state, photo, caption);
+    let consensus = state.consensus.clone();
+    tokio::spawn(async move {
+        let outcomes = outcomes.await;
+        let merged = consensus
+            .call(
+                |reply| ConsensusMsg::Merge {
+                    outcomes: outcomes.clone(),
+                    reply,
+                },
+                Some(Duration::from_secs(5)),
+            )
+            .await;
+        let estimate = match merged {
+            Ok(ractor::rpc::CallResult::Success(estimate)) => estimate,
+            _ => super::consensus_actor::judge(&outcomes),
+        };
+        let _ = reply.send(estimate);
+    });
+}
+
+/// Asks every agent at once; the returned future (run in a task, so the coordinator never waits
+/// on a model) ends with one outcome per agent when all answered or the deadline passed.
+fn fan_out(
+    state: &CoordinatorState,
+    photo: Photo,
+    caption: Option<String>,
+) -> impl std::future::Future<Output = Vec<AgentOutcome>> + Send + 'static {
     let deadline = Instant::now() + state.settings.agent_timeout;
     let job = Arc::new(Job {
         photo,
@@ -171,7 +238,7 @@ fn fan_out(
         .collect();
     // A little beyond the deadline, so an agent's own timeout outcome arrives first.
     let wait = state.settings.agent_timeout + Duration::from_millis(250);
-    tokio::spawn(async move {
+    async move {
         let calls = agents.into_iter().map(|(name, actor)| {
             let job = job.clone();
             async move {
@@ -194,9 +261,8 @@ fn fan_out(
                 }
             }
         });
-        let outcomes = futures::future::join_all(calls).await;
-        let _ = reply.send(outcomes);
-    });
+        futures::future::join_all(calls).await
+    }
 }
 
 /// The application's handle on the coordinator.
@@ -253,6 +319,33 @@ impl VisionHandle {
             .await
         {
             Ok(ractor::rpc::CallResult::Success(outcomes)) => Ok(outcomes),
+            Ok(ractor::rpc::CallResult::Timeout) => Err(VisionError::Timeout),
+            _ => Err(VisionError::Unavailable(
+                "photo analysis is not running".into(),
+            )),
+        }
+    }
+
+    /// The agents' outcomes for `photo`, merged by the consensus actor.
+    pub async fn estimate(
+        &self,
+        photo: Photo,
+        caption: Option<String>,
+    ) -> Result<PhotoEstimate, VisionError> {
+        let wait = self.agent_timeout + Duration::from_secs(6);
+        match self
+            .actor
+            .call(
+                |reply| CoordinatorMsg::Estimate {
+                    photo,
+                    caption,
+                    reply,
+                },
+                Some(wait),
+            )
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(estimate)) => Ok(estimate),
             Ok(ractor::rpc::CallResult::Timeout) => Err(VisionError::Timeout),
             _ => Err(VisionError::Unavailable(
                 "photo analysis is not running".into(),
@@ -415,6 +508,36 @@ mod tests {
         // The next photo is analysed by both again.
         let outcomes = handle.analyse(photo(), None).await.unwrap();
         assert!(outcomes.iter().all(|o| o.result.is_ok()));
+        handle.stop();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn estimates_merge_the_agents_that_answered() {
+        let handle = VisionHandle::start(
+            vec![
+                Scripted::model("a", 100, Some(200.0)),
+                Scripted::model("b", 200, Some(210.0)),
+                Scripted::model("down", 5, None),
+            ],
+            VisionSettings::default(),
+        )
+        .await
+        .unwrap();
+        let PhotoEstimate::Food { consensus, agents } =
+            handle.estimate(photo(), None).await.unwrap()
+        else {
+            panic!("food expected")
+        };
+        assert!(
+            consensus.total.kcal > 150.0 && consensus.total.kcal < 260.0,
+            "{}",
+            consensus.total.kcal
+        );
+        assert_eq!(agents.iter().filter(|a| a.status == "answered").count(), 2);
+        assert_eq!(
+            agents.iter().find(|a| a.agent == "down").unwrap().status,
+            "unavailable"
+        );
         handle.stop();
     }
 

@@ -4,6 +4,7 @@
 //! ```text
 //! VisionCoordinator (coordinator.rs)   spawned by the application beside the root tree
 //!  ├── VisionAgent × N (agent.rs)      one per VISION_MODELS entry, spawn_linked; restarted if it fails
+//!  └── ConsensusActor (consensus_actor.rs)  merges the agents' outcomes; restarted if it fails
 //! ```
 //!
 //! The wall time of a photo is that of the slowest agent within the deadline, never the sum: the
@@ -11,11 +12,13 @@
 //! (or why it said nothing) comes back as [`AgentOutcome`]s for the consensus to merge.
 
 pub mod agent;
+pub mod consensus_actor;
 pub mod coordinator;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use consensus_actor::{AgentReport, PhotoEstimate};
 pub use coordinator::{VisionCoordinator, VisionHandle, VisionSettings};
 
 /// A photo to analyse, already validated by the edge (an image, within the size limit).
