@@ -25,6 +25,7 @@ use health_actors::ports::{Store, SystemClock};
 use health_actors::root::{Root, RootArgs, RootHandle, RootSettings};
 use health_actors::vision::{VisionHandle, VisionSettings};
 use tokio::net::TcpListener;
+use warp::Filter;
 
 use crate::config::{ActorSettings, Settings};
 use crate::http::{self, HttpState};
@@ -247,7 +248,10 @@ impl Application {
             "health-agent is serving: GET http://{address}/health"
         );
         let (stop_http, http_stopping) = tokio::sync::oneshot::channel::<()>();
-        let server = warp::serve(http::routes(http_state))
+        // In webhook mode Telegram posts updates to this same server.
+        let webhook = telegram.as_ref().and_then(TelegramBot::webhook_intake);
+        let routes = crate::telegram::webhook::filter(webhook).or(http::routes(http_state));
+        let server = warp::serve(routes)
             .incoming(listener)
             .graceful(async move {
                 let _ = http_stopping.await;

@@ -2,8 +2,9 @@
 //!
 //! [`TelegramBot::build`] makes the bot (pointed at `TELEGRAM_API_URL`, wrapped in teloxide's
 //! `Throttle`), [`TelegramBot::start`] registers the command menu and starts a teloxide
-//! `Dispatcher` with long polling over the handler tree of [`handlers::schema`], and
-//! [`RunningBot::stop`] stops taking updates (the application does this before it stops the
+//! `Dispatcher` over the handler tree of [`handlers::schema`] (long polling by default; with
+//! `TELEGRAM_WEBHOOK_URL`, a webhook served by the application's warp server, see [`webhook`]),
+//! and [`RunningBot::stop`] stops taking updates (the application does this before it stops the
 //! actors, so that every update taken is handled).
 //!
 //! Per update: the whitelist first (a stranger gets one refusal an hour and nothing about them
@@ -15,6 +16,7 @@
 pub mod handlers;
 pub mod outbox;
 pub mod photos;
+pub mod webhook;
 pub mod whitelist;
 
 use std::convert::Infallible;
@@ -39,6 +41,7 @@ use tokio::task::JoinHandle;
 use crate::config::TelegramSettings;
 use handlers::Edge;
 use outbox::TelegramOutbox;
+use webhook::{WebhookIntake, WebhookListener};
 use whitelist::Whitelist;
 
 /// Updates from ids outside `ALLOWED_TELEGRAM_IDS`, by `action` (`refused`: told once;
@@ -143,11 +146,20 @@ impl<E: std::fmt::Display + Send + 'static> ErrorHandler<E> for RedactingErrorHa
     }
 }
 
-/// The bot, built and not yet polling.
+/// The bot, built and not yet taking updates.
 pub struct TelegramBot {
     bot: Throttle<Bot>,
     edge: Arc<Edge>,
     redactor: Redactor,
+    /// Set in webhook mode (`TELEGRAM_WEBHOOK_URL`); long polling otherwise.
+    webhook: Option<Webhook>,
+}
+
+struct Webhook {
+    url: reqwest::Url,
+    secret: Option<String>,
+    intake: Arc<WebhookIntake>,
+    listener: WebhookListener,
 }
 
 impl TelegramBot {
@@ -190,11 +202,34 @@ impl TelegramBot {
             files: raw,
             redactor: redactor.clone(),
         });
+        let webhook = match &settings.webhook_url {
+            Some(url) => {
+                let (intake, listener) = WebhookIntake::new(url, settings.webhook_secret.clone())?;
+                Some(Webhook {
+                    url: url
+                        .parse()
+                        .with_context(|| format!("TELEGRAM_WEBHOOK_URL '{url}' is not a URL"))?,
+                    secret: settings
+                        .webhook_secret
+                        .as_ref()
+                        .map(|secret| secret.expose_secret().to_owned()),
+                    intake: Arc::new(intake),
+                    listener,
+                })
+            }
+            None => None,
+        };
         Ok(Self {
             bot,
             edge,
             redactor,
+            webhook,
         })
+    }
+
+    /// In webhook mode, what the HTTP server must route to the bot.
+    pub fn webhook_intake(&self) -> Option<Arc<WebhookIntake>> {
+        self.webhook.as_ref().map(|webhook| webhook.intake.clone())
     }
 
     /// Registers the command menu (a failure is a warning), leaves webhook mode if Telegram
@@ -205,6 +240,7 @@ impl TelegramBot {
             bot,
             edge,
             redactor,
+            webhook,
         } = self;
         let me = tokio::time::timeout(CALL_TIMEOUT, bot.get_me().send())
             .await
@@ -216,32 +252,57 @@ impl TelegramBot {
                 )
             })?;
         register_commands(&bot, &redactor).await;
-        leave_webhook_mode(&bot, &redactor).await;
 
         let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
             .dependencies(dptree::deps![edge])
             .default_handler(|_update| Box::pin(async {}))
             .build();
         let shutdown = dispatcher.shutdown_token();
-        let listener = Polling::builder(bot).timeout(POLL_TIMEOUT).build();
         let errors = Arc::new(RedactingErrorHandler {
             redactor: redactor.clone(),
         });
-        tracing::info!(
-            bot = me.user.username.as_deref().unwrap_or("(no username)"),
-            "the Telegram bot is polling for updates"
-        );
-        let task = tokio::spawn(async move {
-            if let Err(error) = dispatcher
-                .try_dispatch_with_listener(listener, errors)
-                .await
-            {
-                tracing::error!(
-                    error = %redactor.redact(&error.to_string()),
-                    "the Telegram dispatcher stopped"
-                );
+        let bot_name = me.user.username.clone().unwrap_or_default();
+        let task = match webhook {
+            Some(webhook) => {
+                let mut request = bot.set_webhook(webhook.url.clone());
+                if let Some(secret) = webhook.secret {
+                    request = request.secret_token(secret);
+                }
+                tokio::time::timeout(CALL_TIMEOUT, request.send())
+                    .await
+                    .map_err(|_| anyhow::anyhow!("Telegram did not answer setWebhook in time"))?
+                    .map_err(|error| {
+                        anyhow::anyhow!(
+                            "Telegram refused the webhook {}: {}",
+                            webhook.url,
+                            redactor.redact(&error.to_string())
+                        )
+                    })?;
+                tracing::info!(bot = %bot_name, path = webhook.intake.path(), "the Telegram bot takes updates through its webhook");
+                let listener = webhook.listener;
+                tokio::spawn(async move {
+                    if let Err(error) = dispatcher
+                        .try_dispatch_with_listener(listener, errors)
+                        .await
+                    {
+                        tracing::error!(error = %redactor.redact(&error.to_string()), "the Telegram dispatcher stopped");
+                    }
+                })
             }
-        });
+            None => {
+                leave_webhook_mode(&bot, &redactor).await;
+                let listener = Polling::builder(bot).timeout(POLL_TIMEOUT).build();
+                tracing::info!(bot = %bot_name, "the Telegram bot is polling for updates");
+                tokio::spawn(async move {
+                    if let Err(error) = dispatcher
+                        .try_dispatch_with_listener(listener, errors)
+                        .await
+                    {
+                        tracing::error!(error = %redactor.redact(&error.to_string()), "the Telegram dispatcher stopped");
+                    }
+                })
+            }
+        };
         Ok(RunningBot { shutdown, task })
     }
 }

@@ -86,19 +86,22 @@ impl Drop for BotApp {
 }
 
 async fn spawn_bot() -> BotApp {
+    spawn_bot_with(&[]).await
+}
+
+async fn spawn_bot_with(extra: &[(&str, &str)]) -> BotApp {
     let telegram = telegram::start().await;
     let data_dir = tempfile::tempdir().unwrap();
     let api_url = telegram.api_url();
     let allowed = format!("{PERSON},5002,5003,5004,5005");
-    let settings = test_settings(
-        data_dir.path(),
-        &[
-            ("RUN_MODE", "bot"),
-            ("TELEGRAM_BOT_TOKEN", TOKEN),
-            ("TELEGRAM_API_URL", &api_url),
-            ("ALLOWED_TELEGRAM_IDS", &allowed),
-        ],
-    );
+    let mut vars = vec![
+        ("RUN_MODE", "bot"),
+        ("TELEGRAM_BOT_TOKEN", TOKEN),
+        ("TELEGRAM_API_URL", api_url.as_str()),
+        ("ALLOWED_TELEGRAM_IDS", allowed.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    let settings = test_settings(data_dir.path(), &vars);
     let application = Application::build(settings).await.unwrap();
     let store = application.store();
     let address = application.address();
@@ -405,5 +408,56 @@ async fn a_shared_location_sets_the_time_zone() {
             .timezone,
         "Europe/Paris"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_mode_takes_updates_on_the_http_server_with_the_secret() {
+    let app = spawn_bot_with(&[
+        (
+            "TELEGRAM_WEBHOOK_URL",
+            "https://bot.example.org/telegram/hook",
+        ),
+        ("TELEGRAM_WEBHOOK_SECRET", "hook-secret-0123"),
+    ])
+    .await;
+    let hook = format!("http://{}/telegram/hook", app.address);
+    let client = reqwest::Client::new();
+    let mut update = app.telegram.text_update(PERSON, "/start");
+    update["update_id"] = serde_json::json!(1);
+
+    let refused = client
+        .post(&hook)
+        .header("X-Telegram-Bot-Api-Secret-Token", "wrong")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let accepted = client
+        .post(&hook)
+        .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-0123")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    let welcome = app.telegram.wait_for_text(PERSON, 0, "health coach").await;
+    assert!(welcome.contains("/today"), "{welcome}");
+    assert_eq!(
+        app.telegram.sent_to(PERSON).len(),
+        1,
+        "the refused post did nothing"
+    );
+    assert_eq!(app.telegram.calls_of("setWebhook"), 1);
+    assert_eq!(app.telegram.calls_of("getUpdates"), 0, "no polling");
+    // The other routes are still served.
+    let health = client
+        .get(format!("http://{}/health", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
     app.stop().await;
 }

@@ -106,6 +106,13 @@ impl FakeTelegram {
 
     /// A text message (a command when it starts with '/').
     pub fn send_text(&self, user: i64, text: &str) -> i64 {
+        let update = self.text_update(user, text);
+        self.push_update(update)
+    }
+
+    /// The update of a text message, without an `update_id`, for a test to deliver itself
+    /// (webhook mode).
+    pub fn text_update(&self, user: i64, text: &str) -> Value {
         let mut message = self.message_base(user);
         message["text"] = json!(text);
         if text.starts_with('/') {
@@ -117,7 +124,7 @@ impl FakeTelegram {
                 .count();
             message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": length}]);
         }
-        self.push_update(json!({ "message": message }))
+        json!({ "message": message })
     }
 
     /// Serves `bytes` as a file and returns its `file_id`.
@@ -354,9 +361,11 @@ async fn answer(
         "getWebhookInfo" => {
             ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
         }
-        "deleteWebhook" | "setMyCommands" | "sendChatAction" | "answerCallbackQuery" => {
-            ok(json!(true))
-        }
+        "deleteWebhook"
+        | "setWebhook"
+        | "setMyCommands"
+        | "sendChatAction"
+        | "answerCallbackQuery" => ok(json!(true)),
         "getUpdates" => {
             let offset = params["offset"].as_i64().unwrap_or(0);
             // Long polling, but short: a stopping bot is not kept waiting.
