@@ -37,6 +37,9 @@ Commands: /today, /week, /goal, /weight, /undo, /export, /memory, /settings, /fo
 
 const WELCOME: &str = "Hi! I'm your health coach. Tell me what you eat and I'll work out the calories and macros, keep your daily totals and track your goals.";
 
+/// The first steps, on /start: the time zone makes "today" right, a goal makes totals useful.
+const START_TIPS: &str = "Two things help from the start: share your location once (or send /settings timezone Europe/Paris) so that \"today\" is your day, and set a daily goal with /goal 1800 kcal.";
+
 /// A namespace for ids derived from the message that created a row, so that handling the same
 /// message again (a redelivery, a replay after a crash) writes the same ids and the store ignores
 /// the duplicate.
@@ -132,7 +135,7 @@ impl OfflineAgent {
     ) -> Result<(), AgentError> {
         let args = args.trim();
         match name.to_ascii_lowercase().as_str() {
-            "start" => reply(ctx, format!("{WELCOME}\n\n{HELP}")).await,
+            "start" => reply(ctx, format!("{WELCOME}\n\n{HELP}\n\n{START_TIPS}")).await,
             "help" => reply(ctx, HELP).await,
             "today" => {
                 answer_question(

@@ -44,8 +44,9 @@ use outbox::TelegramOutbox;
 use webhook::{WebhookIntake, WebhookListener};
 use whitelist::Whitelist;
 
-/// Updates from ids outside `ALLOWED_TELEGRAM_IDS`, by `action` (`refused`: told once;
-/// `ignored`: told within the hour already).
+/// Updates refused, by `action`: from ids outside `ALLOWED_TELEGRAM_IDS` (`refused`: told once;
+/// `ignored`: told within the hour already), or webhook posts with a wrong secret
+/// (`bad_webhook_secret`).
 pub const REFUSED_UPDATES_TOTAL: &str = "telegram_refused_updates_total";
 /// Telegram calls that failed, by `method` and `error` kind.
 pub const SEND_FAILURES_TOTAL: &str = "telegram_send_failures_total";
@@ -80,7 +81,7 @@ fn describe_metrics() {
     describe_counter!(
         REFUSED_UPDATES_TOTAL,
         Unit::Count,
-        "Telegram updates from ids outside the whitelist, by action (refused, ignored)"
+        "Updates refused: from ids outside the whitelist (action refused or ignored), or webhook posts with a wrong secret (bad_webhook_secret)"
     );
     describe_counter!(
         SEND_FAILURES_TOTAL,

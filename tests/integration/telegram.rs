@@ -124,6 +124,7 @@ async fn start_a_text_meal_and_today_through_the_bot_api() {
     let app = spawn_bot().await;
     let welcome = app.say(PERSON, "/start", "health coach").await;
     assert!(welcome.contains("/today"), "{welcome}");
+    assert!(welcome.contains("share your location"), "{welcome}");
     assert_eq!(app.telegram.calls_of("setMyCommands"), 1);
 
     let reply = app
