@@ -18,9 +18,7 @@ use warp::Filter;
 pub const TOKEN: &str = "123456789:TESTtokenTESTtokenTESTtokenTEST1234";
 pub const BOT_ID: i64 = 123456789;
 
-/// One call the bot made to a sending method. (The fake covers every kind of update and reply
-/// the bot handles; not every test reads every field or uses every helper.)
-#[allow(dead_code)]
+/// One call the bot made to a sending method.
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub method: String,
@@ -33,7 +31,6 @@ pub struct Sent {
     pub message_id: i64,
 }
 
-#[allow(dead_code)]
 impl Sent {
     /// The `callback_data` of every button under the message.
     pub fn button_data(&self) -> Vec<String> {
@@ -79,7 +76,6 @@ fn private_chat(chat: i64) -> Value {
     json!({"id": chat, "type": "private", "first_name": "Test"})
 }
 
-#[allow(dead_code)]
 impl FakeTelegram {
     pub fn api_url(&self) -> String {
         format!("http://{}", self.address)
