@@ -59,8 +59,22 @@ pub fn routes(
             .unify()
             .boxed();
     }
-    tree.recover(recover)
-        .unify()
+    let recovered = tree.recover(recover).unify();
+    warp::path::full()
+        .and(recovered)
+        .map(
+            |path: warp::path::FullPath, mut response: warp::reply::Response| {
+                // RFC 9110: a 405 says which methods the address does accept.
+                if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                    if let Some(allow) = allowed_methods(path.as_str()) {
+                        response
+                            .headers_mut()
+                            .insert("allow", warp::http::HeaderValue::from_static(allow));
+                    }
+                }
+                response
+            },
+        )
         .with(warp::log::custom(record_request))
 }
 
@@ -76,6 +90,15 @@ fn route_label(path: &str) -> &'static str {
         "/metrics" => "/metrics",
         "/openapi.json" => "/openapi.json",
         _ => api::route_template(path).unwrap_or("other"),
+    }
+}
+
+/// The methods served at `path`, for the `Allow` header of a 405.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    match route_label(path) {
+        "/health" | "/metrics" | "/openapi.json" => Some("GET"),
+        "other" => None,
+        template => api::allowed_methods(template),
     }
 }
 

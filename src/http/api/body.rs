@@ -40,9 +40,13 @@ fn round1(value: f64) -> f64 {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoalsBody {
+    #[schema(minimum = 500, maximum = 10000)]
     pub kcal: Option<f64>,
+    #[schema(minimum = 0, maximum = 1000)]
     pub protein_g: Option<f64>,
+    #[schema(minimum = 0, maximum = 2000)]
     pub carbs_g: Option<f64>,
+    #[schema(minimum = 0, maximum = 1000)]
     pub fat_g: Option<f64>,
 }
 
@@ -72,11 +76,15 @@ impl From<GoalsBody> for Goals {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub display_name: Option<String>,
+    #[schema(minimum = 1, maximum = 130)]
     pub age_years: Option<u32>,
     #[schema(value_type = Option<String>, example = "female")]
     pub sex: Option<Sex>,
+    #[schema(minimum = 40, maximum = 280)]
     pub height_cm: Option<f64>,
+    #[schema(minimum = 2, maximum = 650)]
     pub weight_kg: Option<f64>,
     /// sedentary, light, moderate, active or very_active.
     #[schema(value_type = Option<String>, example = "moderate")]
@@ -89,6 +97,7 @@ pub struct ProfileBody {
     #[serde(default)]
     pub units: Units,
     /// BCP 47 language tag, e.g. "en".
+    #[schema(pattern = "^[A-Za-z0-9-]{2,35}$")]
     pub language: Option<String>,
     /// IANA time zone name: "today" is the person's local day in it.
     #[schema(example = "Europe/Paris")]
@@ -232,7 +241,12 @@ pub struct FoodEntryPage {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateFoodEntryBody {
-    #[schema(example = "2 eggs and a slice of toast")]
+    #[schema(
+        example = "2 eggs and a slice of toast",
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"\S"
+    )]
     pub text: String,
     /// When it was eaten; now when left out.
     pub eaten_at: Option<DateTime<Utc>>,
@@ -255,6 +269,7 @@ pub struct ItemCorrection {
     /// Position of the item in the entry's `items`, from 0.
     pub index: usize,
     /// The amount actually eaten; nutrients are scaled to it.
+    #[schema(minimum = 0, maximum = 100000)]
     pub grams: f64,
 }
 
@@ -321,7 +336,12 @@ pub struct MemoryPage {
 #[serde(deny_unknown_fields)]
 pub struct ChatRequest {
     pub user_id: i64,
-    #[schema(example = "2 eggs and a slice of toast")]
+    #[schema(
+        example = "2 eggs and a slice of toast",
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"\S"
+    )]
     pub message: String,
 }
 

@@ -137,16 +137,13 @@ fn optional_date(field: &str, text: Option<&str>) -> Result<Option<NaiveDate>, A
     text.map(|text| parse_date(field, text)).transpose()
 }
 
-/// Where the next page starts: after this (eaten_at, id).
-fn encode_cursor(entry: &FoodEntry) -> String {
-    format!(
-        "{}_{}",
-        entry.eaten_at.timestamp_micros(),
-        entry.id.simple()
-    )
+/// Where the next page starts: after this (time, id) — eaten_at for entries, created_at for
+/// memories.
+pub(super) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}_{}", at.timestamp_micros(), id.simple())
 }
 
-fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+pub(super) fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let invalid = || ApiError::field("cursor", "is not a cursor this API gave out");
     let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
     let at = micros
@@ -163,7 +160,7 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     path = "/api/v1/users/{user_id}/food-entries",
     tag = "food",
     summary = "Food entries of a local day or a range of days, by time eaten",
-    params(("user_id" = i64, Path, description = "The person's id"), ("date" = Option<String>, Query, description = "One local day, YYYY-MM-DD (default today)"), ("from" = Option<String>, Query, description = "First local day of a range"), ("to" = Option<String>, Query, description = "Last local day of a range (default today)"), ("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(("user_id" = i64, Path, description = "The person's id"), ("date" = Option<chrono::NaiveDate>, Query, description = "One local day, YYYY-MM-DD (default today)"), ("from" = Option<chrono::NaiveDate>, Query, description = "First local day of a range"), ("to" = Option<chrono::NaiveDate>, Query, description = "Last local day of a range (default today)"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]+_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
     responses((status = 200, description = "A page of entries", body = FoodEntryPage), super::openapi::CommonErrors)
 )]
 pub(super) async fn list(
@@ -214,7 +211,10 @@ pub(super) async fn list(
     };
     let page: Vec<&FoodEntry> = entries.iter().skip(start).take(limit).collect();
     let next_cursor = (start + page.len() < entries.len())
-        .then(|| page.last().map(|entry| encode_cursor(entry)))
+        .then(|| {
+            page.last()
+                .map(|entry| encode_cursor(entry.eaten_at, entry.id))
+        })
         .flatten();
     Ok(warp::reply::json(&FoodEntryPage {
         entries: page.into_iter().map(FoodEntryBody::from).collect(),
@@ -450,7 +450,7 @@ fn day_summary(user: &User, date: NaiveDate, entries: &[&FoodEntry]) -> DailySum
     path = "/api/v1/users/{user_id}/summary/daily",
     tag = "summary",
     summary = "Totals of a local day against the goals",
-    params(("user_id" = i64, Path, description = "The person's id"), ("date" = Option<String>, Query, description = "YYYY-MM-DD, default today")),
+    params(("user_id" = i64, Path, description = "The person's id"), ("date" = Option<chrono::NaiveDate>, Query, description = "YYYY-MM-DD, default today")),
     responses((status = 200, description = "The day", body = DailySummary), super::openapi::CommonErrors)
 )]
 pub(super) async fn daily(
@@ -476,7 +476,7 @@ pub(super) async fn daily(
     path = "/api/v1/users/{user_id}/summary/weekly",
     tag = "summary",
     summary = "Seven local days ending on end",
-    params(("user_id" = i64, Path, description = "The person's id"), ("end" = Option<String>, Query, description = "YYYY-MM-DD, default today")),
+    params(("user_id" = i64, Path, description = "The person's id"), ("end" = Option<chrono::NaiveDate>, Query, description = "YYYY-MM-DD, default today")),
     responses((status = 200, description = "The week", body = WeeklySummary), super::openapi::CommonErrors)
 )]
 pub(super) async fn weekly(
@@ -679,7 +679,10 @@ mod tests {
             photo_path: None,
             created_at: at,
         };
-        assert_eq!(decode_cursor(&encode_cursor(&entry)).unwrap(), (at, id));
+        assert_eq!(
+            decode_cursor(&encode_cursor(entry.eaten_at, entry.id)).unwrap(),
+            (at, id)
+        );
         assert!(decode_cursor("nonsense").is_err());
         assert!(decode_cursor("12_notauuid").is_err());
     }

@@ -294,6 +294,23 @@ pub fn route_template(path: &str) -> Option<&'static str> {
     })
 }
 
+/// The methods served at a route template of [`route_template`].
+pub fn allowed_methods(template: &str) -> Option<&'static str> {
+    Some(match template {
+        "/api/v1/chat" | "/api/v1/keys" | "/api/v1/users" => "POST",
+        "/api/v1/users/{user_id}" => "GET, DELETE",
+        "/api/v1/users/{user_id}/profile" | "/api/v1/users/{user_id}/goals" => "GET, PATCH",
+        "/api/v1/users/{user_id}/food-entries" => "GET, POST",
+        "/api/v1/users/{user_id}/food-entries/photo" => "POST",
+        "/api/v1/users/{user_id}/food-entries/{entry_id}" => "PATCH, DELETE",
+        "/api/v1/users/{user_id}/summary/daily"
+        | "/api/v1/users/{user_id}/summary/weekly"
+        | "/api/v1/users/{user_id}/memories" => "GET",
+        "/api/v1/users/{user_id}/memories/{memory_id}" => "DELETE",
+        _ => return None,
+    })
+}
+
 /// Helper for handlers: the JSON reply with a status.
 fn json_reply<T: serde::Serialize>(status: StatusCode, body: &T) -> warp::reply::Response {
     warp::reply::with_status(warp::reply::json(body), status).into_response()

@@ -428,7 +428,7 @@ pub(super) async fn patch_goals(
     path = "/api/v1/users/{user_id}/memories",
     tag = "memories",
     summary = "Facts the person stated, oldest first",
-    params(("user_id" = i64, Path, description = "The person's id"), ("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(("user_id" = i64, Path, description = "The person's id"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]+_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
     responses((status = 200, description = "A page of memories", body = MemoryPage), super::openapi::CommonErrors)
 )]
 pub(super) async fn list_memories(
@@ -439,13 +439,11 @@ pub(super) async fn list_memories(
 ) -> Result<impl Reply, ApiError> {
     let user = state.user(caller.may_act_on(user)?).await?;
     let limit = page_limit(query.limit, MEMORY_PAGE_DEFAULT)?;
-    let after = match &query.cursor {
-        Some(cursor) => Some(
-            Uuid::parse_str(cursor)
-                .map_err(|_| ApiError::field("cursor", "is not a cursor this API gave out"))?,
-        ),
-        None => None,
-    };
+    let after = query
+        .cursor
+        .as_deref()
+        .map(super::food::decode_cursor)
+        .transpose()?;
     let mut memories = state
         .store
         .memories(user.id)
@@ -453,11 +451,7 @@ pub(super) async fn list_memories(
         .map_err(ApiError::store)?;
     memories.sort_by_key(|memory| (memory.created_at, memory.id));
     let start = match after {
-        Some(after) => memories
-            .iter()
-            .position(|memory| memory.id == after)
-            .map(|position| position + 1)
-            .ok_or_else(|| ApiError::field("cursor", "points at a memory that no longer exists"))?,
+        Some(after) => memories.partition_point(|memory| (memory.created_at, memory.id) <= after),
         None => 0,
     };
     let page: Vec<MemoryBody> = memories
@@ -467,7 +461,10 @@ pub(super) async fn list_memories(
         .map(MemoryBody::from)
         .collect();
     let next_cursor = (start + page.len() < memories.len())
-        .then(|| page.last().map(|memory| memory.id.to_string()))
+        .then(|| {
+            page.last()
+                .map(|memory| super::food::encode_cursor(memory.created_at, memory.id))
+        })
         .flatten();
     Ok(warp::reply::json(&MemoryPage {
         memories: page,
