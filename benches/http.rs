@@ -61,7 +61,7 @@ async fn run(quick: bool) -> Map<String, Value> {
         ("API_HOST", "127.0.0.1"),
         ("API_PORT", "0"),
         ("API_KEYS", ADMIN_KEY),
-        ("API_RATE_LIMIT_PER_MINUTE", "100000000"),
+        ("API_RATE_LIMIT_PER_MINUTE", "1000000"),
         ("LOG_LEVEL", "ERROR"),
     ] {
         vars.insert(name.to_owned(), value.to_owned());
