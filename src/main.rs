@@ -34,8 +34,12 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// The meal, as a person would type it.
-        #[arg(required = true, num_args = 1..)]
+        /// A photo of the meal (JPEG, PNG or WebP), analysed by the VISION_MODELS; the text is
+        /// then its caption.
+        #[arg(long, value_name = "FILE")]
+        photo: Option<std::path::PathBuf>,
+        /// The meal, as a person would type it (or the photo's caption).
+        #[arg(required_unless_present = "photo", num_args = 0..)]
         text: Vec<String>,
     },
     /// Talk to the assistant from the terminal (or pipe lines in), stored in the configured
@@ -98,7 +102,16 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
-            Command::Estimate { json, text } => estimate(&settings, json, &text.join(" ")).await,
+            Command::Estimate {
+                json,
+                photo: Some(photo),
+                text,
+            } => estimate_photo(&settings, json, &photo, &text.join(" ")).await,
+            Command::Estimate {
+                json,
+                photo: None,
+                text,
+            } => estimate(&settings, json, &text.join(" ")).await,
             Command::Chat { user } => {
                 let core = Core::start(&settings).await?;
                 let files_dir = settings.data_dir.join("exports");
@@ -140,6 +153,106 @@ async fn estimate(settings: &Settings, json: bool, text: &str) -> anyhow::Result
         Ok(())
     } else {
         anyhow::bail!("nothing in '{text}' could be estimated")
+    }
+}
+
+/// Runs the photo pipeline (every vision agent at once, the consensus) and prints its result;
+/// fails, printing no kcal, when no agent produced an estimate.
+async fn estimate_photo(
+    settings: &Settings,
+    json: bool,
+    path: &std::path::Path,
+    caption: &str,
+) -> anyhow::Result<()> {
+    use health_actors::vision::{Photo, PhotoEstimate, VisionHandle, VisionSettings};
+    let bytes = std::fs::read(path)
+        .map_err(|error| anyhow::anyhow!("cannot read {}: {error}", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() <= 10 * 1024 * 1024,
+        "{} is larger than 10 MB",
+        path.display()
+    );
+    let photo = Photo::sniff(bytes)
+        .ok_or_else(|| anyhow::anyhow!("{} is not a JPEG, PNG or WebP image", path.display()))?;
+    let models = health_agent::llm::vision_models(&settings.llm)?;
+    anyhow::ensure!(
+        !models.is_empty(),
+        "photo estimates need a vision model: set VISION_MODELS (and OPENAI_API_KEY or ANTHROPIC_API_KEY)"
+    );
+    let vision = VisionHandle::start(
+        models,
+        VisionSettings {
+            agent_timeout: settings.llm.vision_timeout,
+            ..VisionSettings::default()
+        },
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("the vision agents could not start: {error}"))?;
+    let caption = Some(caption.trim().to_owned()).filter(|c| !c.is_empty());
+    let estimate = vision.estimate(photo, caption).await;
+    vision.stop();
+    let estimate = estimate?;
+    let agents = estimate.agents().to_vec();
+    let consensus = match estimate {
+        PhotoEstimate::Food { consensus, .. } => Some(consensus),
+        PhotoEstimate::NoFood { .. } | PhotoEstimate::Unavailable { .. } => None,
+    };
+    if json {
+        let body = match &consensus {
+            Some(consensus) => serde_json::json!({
+                "items": consensus.items.iter().map(|item| serde_json::json!({
+                    "input": item.name, "name": item.name, "grams": (item.grams * 10.0).round() / 10.0,
+                    "kcal": item.nutrients.kcal.round(), "protein_g": (item.nutrients.protein_g * 10.0).round() / 10.0,
+                    "carbs_g": (item.nutrients.carbs_g * 10.0).round() / 10.0, "fat_g": (item.nutrients.fat_g * 10.0).round() / 10.0,
+                    "source": if item.reference_used { "built_in" } else { "model_estimate" },
+                    "confidence": consensus.agreement, "minority": item.minority,
+                })).collect::<Vec<_>>(),
+                "total": {"kcal": consensus.total.kcal.round(), "protein_g": (consensus.total.protein_g * 10.0).round() / 10.0,
+                          "carbs_g": (consensus.total.carbs_g * 10.0).round() / 10.0, "fat_g": (consensus.total.fat_g * 10.0).round() / 10.0},
+                "unknown": [],
+                "interval_kcal": [consensus.interval_kcal.0.round(), consensus.interval_kcal.1.round()],
+                "agreement": consensus.agreement,
+                "confidence": consensus.confidence.as_str(),
+                "dropped": consensus.dropped.iter().map(|(agent, why)| serde_json::json!({"agent": agent, "reason": why})).collect::<Vec<_>>(),
+                "agents": agents,
+            }),
+            None => serde_json::json!({"items": [], "unknown": [], "agents": agents}),
+        };
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        for agent in &agents {
+            let total = agent
+                .total_kcal
+                .map(|kcal| format!(", {kcal:.0} kcal"))
+                .unwrap_or_default();
+            println!(
+                "agent {}: {}{total} ({:.1} s)",
+                agent.agent, agent.status, agent.seconds
+            );
+        }
+        if let Some(consensus) = &consensus {
+            for item in &consensus.items {
+                println!(
+                    "{:<32} {:>7.1} g {:>6.0} kcal",
+                    item.name, item.grams, item.nutrients.kcal
+                );
+            }
+            println!(
+                "total {:.0} kcal, likely {:.0}–{:.0}; agreement {:.2} ({})",
+                consensus.total.kcal,
+                consensus.interval_kcal.0,
+                consensus.interval_kcal.1,
+                consensus.agreement,
+                consensus.confidence.as_str()
+            );
+        }
+    }
+    match consensus {
+        Some(_) => Ok(()),
+        None => anyhow::bail!(
+            "no vision agent produced an estimate for {}",
+            path.display()
+        ),
     }
 }
 

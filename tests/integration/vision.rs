@@ -151,3 +151,84 @@ async fn no_answer_or_no_food_saves_nothing() {
     assert_eq!(entries(&core, 23).await, 0);
     core.shutdown().await;
 }
+
+/// The JSON document at the start of stdout (log lines may follow it).
+fn first_json(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    serde_json::Deserializer::from_str(&text)
+        .into_iter::<serde_json::Value>()
+        .next()
+        .expect("a JSON document")
+        .unwrap_or_else(|error| panic!("{error}: {text}"))
+}
+
+fn estimate_photo(env: &[(&str, &str)], data_dir: &std::path::Path) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_health-agent"));
+    command
+        .args(["estimate", "--json", "--photo", PHOTO])
+        .env_clear()
+        .env("DATA_DIR", data_dir);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+#[tokio::test]
+async fn estimate_photo_prints_the_agents_and_the_agreement_or_fails_without_kcal() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = estimate_photo(&[], data_dir.path());
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("VISION_MODELS"));
+
+    let fake = llm::start().await;
+    fake.script(
+        "/v1/chat/completions",
+        [openai_vision(chicken(140.0, 85.0))],
+    );
+    fake.script("/v1/messages", [anthropic_vision(chicken(130.0, 80.0))]);
+    let url = fake.base_url();
+    let openai_url = format!("{url}/v1");
+    let env: Vec<(&'static str, String)> = vec![
+        ("OPENAI_API_KEY", "sk-test".into()),
+        ("OPENAI_BASE_URL", openai_url),
+        ("ANTHROPIC_API_KEY", "ak-test".into()),
+        ("ANTHROPIC_BASE_URL", url),
+        (
+            "VISION_MODELS",
+            "openai:gpt-vision,anthropic:claude-vision".into(),
+        ),
+        ("LOG_LEVEL", "warn".into()),
+    ];
+    let run = |env: Vec<(&'static str, String)>, dir: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            estimate_photo(&env, &dir)
+        })
+    };
+    let output = run(env.clone(), data_dir.path().to_owned()).await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = first_json(&output.stdout);
+    assert_eq!(json["agents"].as_array().unwrap().len(), 2);
+    assert!(json["agreement"].as_f64().unwrap() > 0.5, "{json}");
+    let kcal = json["total"]["kcal"].as_f64().unwrap();
+    assert!((100.0..=180.0).contains(&kcal), "{json}");
+
+    // Both agents failing (nothing scripted any more): non-zero, and no kcal printed.
+    let output = run(env, data_dir.path().to_owned()).await.unwrap();
+    assert!(!output.status.success());
+    let json = first_json(&output.stdout);
+    assert!(
+        json["items"].as_array().unwrap().is_empty() && json.get("total").is_none(),
+        "{json}"
+    );
+    assert!(json["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["total_kcal"].is_null()));
+}
