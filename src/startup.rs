@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use health_actors::conversation::{Agent, ConversationSettings, ConversationsHandle};
+use health_actors::inbox::Inbox;
 use health_actors::persistence::{PersistenceHandle, PersistenceSettings};
 use health_actors::ports::{Store, SystemClock};
 use health_actors::root::{Root, RootArgs, RootHandle, RootSettings};
@@ -36,6 +37,11 @@ use crate::telemetry;
 
 /// Time given to conversations and persistence to finish on shutdown.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+/// How often the inbox gauges are refreshed and handled entries pruned.
+const INBOX_MAINTENANCE_PERIOD: Duration = Duration::from_secs(15);
+/// How long handled inbox entries are kept: long enough to recognise any redelivery (Telegram
+/// keeps undelivered updates for 24 hours), short of the week after which update ids restart.
+const INBOX_RETENTION: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 
 /// The store and the actor tree: everything but the edges.
 pub struct Core {
@@ -46,6 +52,8 @@ pub struct Core {
     /// The vision coordinator, when `VISION_MODELS` lists any model.
     pub vision: Option<VisionHandle>,
     root: RootHandle,
+    /// Refreshes the inbox gauges and prunes handled entries.
+    inbox_maintenance: tokio::task::JoinHandle<()>,
 }
 
 impl Core {
@@ -85,13 +93,21 @@ impl Core {
             settings: root_settings(&settings.actors),
         })
         .await?;
+        let inbox_maintenance = Inbox::new(store.clone(), root.conversations())
+            .spawn_maintenance(INBOX_MAINTENANCE_PERIOD, INBOX_RETENTION);
         Ok(Self {
             store,
             migrations,
             engine,
             vision,
             root,
+            inbox_maintenance,
         })
+    }
+
+    /// Where the edges keep the messages they accept before acknowledging them.
+    pub fn inbox(&self) -> Inbox {
+        Inbox::new(self.store.clone(), self.conversations())
     }
 
     /// Where the edges write (after commit) what they change outside a conversation.
@@ -111,6 +127,7 @@ impl Core {
 
     /// Stops intake, lets conversations finish, flushes persistence.
     pub async fn shutdown(self) {
+        self.inbox_maintenance.abort();
         let report = self.root.shutdown(SHUTDOWN_DEADLINE).await;
         if let Some(vision) = &self.vision {
             vision.stop();
@@ -197,8 +214,13 @@ impl Application {
         };
         let telegram = match (&settings.telegram, settings.run_mode.runs_bot()) {
             (Some(telegram), true) => Some(
-                TelegramBot::build(telegram, &settings.data_dir, core.conversations())
-                    .context("could not set up the Telegram bot")?,
+                TelegramBot::build(
+                    telegram,
+                    &settings.data_dir,
+                    core.conversations(),
+                    core.inbox(),
+                )
+                .context("could not set up the Telegram bot")?,
             ),
             _ => None,
         };

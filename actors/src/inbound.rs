@@ -15,7 +15,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::UserId;
-use crate::ports::Outbox;
+use crate::ports::{InboxEntry, Outbox};
 
 /// The chat a message came from and answers go to (for Telegram private chats it equals the
 /// user id; the HTTP API uses the user id too).
@@ -116,6 +116,58 @@ impl InboundContent {
     }
 }
 
+impl InboundContent {
+    /// The content as kept in the inbox: JSON, with a photo's bytes apart (they go to their own
+    /// column).
+    ///
+    /// NUL characters (which no database keeps in text) become U+FFFD.
+    pub fn to_stored(&self) -> (serde_json::Value, Option<Vec<u8>>) {
+        let clean = |text: &str| text.replace('\0', "\u{FFFD}");
+        match self {
+            Self::Photo { bytes, caption } => (
+                json!({ "kind": "photo", "caption": caption.as_deref().map(clean) }),
+                Some(bytes.clone()),
+            ),
+            Self::Text(text) => (json!({ "kind": "text", "text": clean(text) }), None),
+            Self::Command { name, args } => (
+                json!({ "kind": "command", "name": clean(name), "args": clean(args) }),
+                None,
+            ),
+            Self::Button { data, message } => (
+                json!({ "kind": "button", "data": clean(data), "message_id": message.0 }),
+                None,
+            ),
+            location @ Self::Location { .. } => (location.to_json(), None),
+        }
+    }
+
+    /// The content back from [`InboundContent::to_stored`]; `None` if it is not one.
+    pub fn from_stored(value: &serde_json::Value, photo: Option<&[u8]>) -> Option<Self> {
+        let text = |field: &str| value.get(field).and_then(|v| v.as_str()).map(str::to_owned);
+        let number = |field: &str| value.get(field).and_then(serde_json::Value::as_f64);
+        Some(match value.get("kind")?.as_str()? {
+            "text" => Self::Text(text("text")?),
+            "photo" => Self::Photo {
+                bytes: photo?.to_vec(),
+                caption: text("caption"),
+            },
+            "command" => Self::Command {
+                name: text("name")?,
+                args: text("args")?,
+            },
+            "button" => Self::Button {
+                data: text("data")?,
+                message: MessageId(value.get("message_id")?.as_i64()?),
+            },
+            "location" => Self::Location {
+                latitude: number("latitude")?,
+                longitude: number("longitude")?,
+            },
+            _ => return None,
+        })
+    }
+}
+
 /// Contents stay out of `Debug` so that they never reach logs by accident.
 impl fmt::Debug for InboundContent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -135,6 +187,17 @@ pub struct Inbound {
     pub received_at: DateTime<Utc>,
     /// Where the answers go.
     pub reply: Arc<dyn Outbox>,
+    /// Set when the message is kept in the inbox (see [`crate::inbox`]): its turn marks the
+    /// entry done and a replay skips the effects already committed.
+    pub durable: Option<Durable>,
+}
+
+/// How a message kept in the inbox is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Durable {
+    /// Effect writes of an earlier, interrupted handling that are already committed: the turn
+    /// skips that many of its writes (see [`crate::conversation::TurnContext::write`]).
+    pub skip_steps: u32,
 }
 
 impl Inbound {
@@ -152,7 +215,41 @@ impl Inbound {
             content,
             received_at: Utc::now(),
             reply,
+            durable: None,
         }
+    }
+
+    /// The inbox entry that keeps this message (`source`: the edge it came through).
+    pub fn to_inbox(&self, source: &str) -> InboxEntry {
+        let (content, photo) = self.content.to_stored();
+        InboxEntry {
+            id: self.id,
+            source: source.to_owned(),
+            user_id: self.user,
+            chat: self.chat.0,
+            content,
+            photo,
+            received_at: self.received_at,
+            steps: 0,
+            attempts: 0,
+        }
+    }
+
+    /// The message of an inbox entry, answered through `reply`; `None` when the stored content
+    /// cannot be read back.
+    pub fn from_inbox(entry: &InboxEntry, reply: Arc<dyn Outbox>) -> Option<Self> {
+        let content = InboundContent::from_stored(&entry.content, entry.photo.as_deref())?;
+        Some(Self {
+            id: entry.id,
+            user: entry.user_id,
+            chat: ChatId(entry.chat),
+            content,
+            received_at: entry.received_at,
+            reply,
+            durable: Some(Durable {
+                skip_steps: entry.steps,
+            }),
+        })
     }
 
     /// Shorthand for a text message.
@@ -184,6 +281,7 @@ impl fmt::Debug for Inbound {
             .field("chat", &self.chat)
             .field("content", &self.content)
             .field("received_at", &self.received_at)
+            .field("durable", &self.durable)
             .finish_non_exhaustive()
     }
 }
@@ -209,6 +307,44 @@ mod tests {
         assert_eq!(
             format!("{:?}", InboundContent::Text("secret".into())),
             "InboundContent::text"
+        );
+    }
+
+    #[test]
+    fn every_kind_survives_the_inbox() {
+        let contents = [
+            InboundContent::Text("2 eggs «and» toast 🍳".into()),
+            InboundContent::Photo {
+                bytes: vec![0xff, 0xd8, 0xff, 0],
+                caption: Some("lunch".into()),
+            },
+            InboundContent::Photo {
+                bytes: vec![1],
+                caption: None,
+            },
+            InboundContent::Command {
+                name: "goal".into(),
+                args: "1800 kcal".into(),
+            },
+            InboundContent::Button {
+                data: "undo:1".into(),
+                message: MessageId(42),
+            },
+            InboundContent::Location {
+                latitude: 52.5,
+                longitude: -13.25,
+            },
+        ];
+        for content in contents {
+            let (value, photo) = content.to_stored();
+            assert_eq!(
+                InboundContent::from_stored(&value, photo.as_deref()),
+                Some(content.clone())
+            );
+        }
+        assert_eq!(
+            InboundContent::from_stored(&json!({"kind": "sticker"}), None),
+            None
         );
     }
 }

@@ -33,6 +33,7 @@ pub mod consensus;
 pub mod conversation;
 pub mod domain;
 pub mod inbound;
+pub mod inbox;
 pub mod memory;
 pub mod metrics;
 pub mod nutrition;

@@ -35,6 +35,18 @@ pub const PERSISTENCE_RETRIES_TOTAL: &str = "health_persistence_write_retries_to
 /// Counter, label `reason` (rejected, abandoned): rows that could not be written.
 pub const PERSISTENCE_FAILED_ROWS_TOTAL: &str = "health_persistence_failed_rows_total";
 
+/// Gauge: inbox entries not done yet.
+pub const INBOX_PENDING: &str = "health_inbox_pending";
+/// Gauge (seconds): age of the oldest inbox entry not done yet (0 when none waits).
+pub const INBOX_OLDEST_AGE_SECONDS: &str = "health_inbox_oldest_age_seconds";
+/// Counter, label `source`: messages accepted into the inbox.
+pub const INBOX_ACCEPTED_TOTAL: &str = "health_inbox_accepted_total";
+/// Counter, label `source`: redelivered messages ignored because the inbox already had them.
+pub const INBOX_DUPLICATES_TOTAL: &str = "health_inbox_duplicates_total";
+/// Counter, label `source`: entries handled again after a restart.
+pub const INBOX_REPLAYED_TOTAL: &str = "health_inbox_replayed_total";
+/// Counter: done entries deleted after the retention period.
+pub const INBOX_PRUNED_TOTAL: &str = "health_inbox_pruned_total";
 /// Registers units and help texts with the installed recorder. Call once after installing it.
 /// Vision agent calls by `agent` and `status` (answered, no_food, timeout, invalid, unavailable).
 pub const VISION_AGENT_CALLS_TOTAL: &str = "health_vision_agent_calls_total";
@@ -77,6 +89,28 @@ pub fn describe() {
         "Messages already waiting for the person when a new one arrives"
     );
     describe_counter!(DEAD_LETTERS_TOTAL, "Messages whose handling failed");
+    describe_gauge!(INBOX_PENDING, Unit::Count, "Inbox entries not handled yet");
+    describe_gauge!(
+        INBOX_OLDEST_AGE_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest inbox entry not handled yet"
+    );
+    describe_counter!(
+        INBOX_ACCEPTED_TOTAL,
+        "Messages kept in the inbox, by source"
+    );
+    describe_counter!(
+        INBOX_DUPLICATES_TOTAL,
+        "Redelivered messages ignored because the inbox had them, by source"
+    );
+    describe_counter!(
+        INBOX_REPLAYED_TOTAL,
+        "Inbox entries handled again after a restart, by source"
+    );
+    describe_counter!(
+        INBOX_PRUNED_TOTAL,
+        "Handled inbox entries deleted after retention"
+    );
     describe_counter!(OUTBOX_ERRORS_TOTAL, "Outbox calls that failed, by error");
     describe_histogram!(
         PERSISTENCE_BATCH_ROWS,

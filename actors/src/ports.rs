@@ -65,6 +65,20 @@ pub enum Write {
     /// Recorded once per (user, code); a second insert is ignored.
     InsertAchievement(Achievement),
     InsertDeadLetter(DeadLetter),
+    /// The `step`-th effect write of the turn handling inbox entry `id` is in this transaction
+    /// (see [`crate::inbox`]): a replay of the entry skips the writes up to it.
+    InboxStep {
+        id: Uuid,
+        step: u32,
+    },
+    /// The inbox entry `id` is handled (`outcome`: "answered", "failed", "unavailable") with
+    /// what was said to the person; a done entry is never replayed.
+    InboxDone {
+        id: Uuid,
+        outcome: String,
+        replies: Vec<String>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Write {
@@ -85,6 +99,8 @@ impl Write {
             Self::UpsertStreak(_) => "upsert_streak",
             Self::InsertAchievement(_) => "insert_achievement",
             Self::InsertDeadLetter(_) => "insert_dead_letter",
+            Self::InboxStep { .. } => "inbox_step",
+            Self::InboxDone { .. } => "inbox_done",
         }
     }
 }
@@ -210,6 +226,85 @@ pub trait Store: Send + Sync + 'static {
         let _ = hash;
         Ok(None)
     }
+
+    /// Keeps `entries` in the inbox, in one transaction and in this order; an entry whose id is
+    /// already there (a redelivery) is left as it is. Returns, per entry, whether it was new.
+    /// Written directly, not through the persistence actor: the edge acknowledges the messages
+    /// to their sender only after this returns. Stores without an inbox refuse.
+    async fn inbox_accept(&self, entries: &[InboxEntry]) -> Result<Vec<bool>, StoreError> {
+        let _ = entries;
+        Err(StoreError::Rejected("this store keeps no inbox".into()))
+    }
+
+    /// Entries of `source` not done yet, in the order they were accepted (at most `limit`).
+    async fn inbox_pending(
+        &self,
+        source: &str,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        let _ = (source, limit);
+        Ok(Vec::new())
+    }
+
+    /// One entry, done or not.
+    async fn inbox_entry(&self, id: Uuid) -> Result<Option<InboxRecord>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
+
+    /// Counts one more attempt at handling each of `ids` (before a replay starts them).
+    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let _ = ids;
+        Ok(())
+    }
+
+    /// Entries not done, and when the oldest of them was received.
+    async fn inbox_backlog(&self) -> Result<InboxBacklog, StoreError> {
+        Ok(InboxBacklog::default())
+    }
+
+    /// Deletes entries done before `before`; returns how many.
+    async fn inbox_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _ = before;
+        Ok(0)
+    }
+}
+
+/// A message accepted from an edge and not yet known to be handled: what survives a crash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEntry {
+    /// The message's id ([`crate::inbound::Inbound::id`]): derived from the edge's own key
+    /// (Telegram's update id, an `Idempotency-Key`), so a redelivery has the same id.
+    pub id: Uuid,
+    /// The edge it came through ("telegram", "api", "chat"); replies of a replay go there.
+    pub source: String,
+    pub user_id: UserId,
+    pub chat: i64,
+    /// [`crate::inbound::InboundContent::to_stored`].
+    pub content: serde_json::Value,
+    /// A photo's bytes, kept beside the content.
+    pub photo: Option<Vec<u8>>,
+    pub received_at: DateTime<Utc>,
+    /// Effect writes of its turn already committed (see [`Write::InboxStep`]).
+    pub steps: u32,
+    /// Times a handling was started after a restart.
+    pub attempts: u32,
+}
+
+/// An inbox entry with its end, if it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxRecord {
+    pub entry: InboxEntry,
+    pub done_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub replies: Vec<String>,
+}
+
+/// What waits in the inbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboxBacklog {
+    pub pending: u64,
+    pub oldest: Option<DateTime<Utc>>,
 }
 
 /// A per-user key of the HTTP API. Deleted with its user.

@@ -22,7 +22,8 @@ use crate::domain::{
 };
 use crate::inbound::{ChatId, MessageId};
 use crate::ports::{
-    Button, CachedFood, Clock, Outbox, OutboxError, SentMessage, Store, StoreError, Write,
+    Button, CachedFood, Clock, InboxBacklog, InboxEntry, InboxRecord, Outbox, OutboxError,
+    SentMessage, Store, StoreError, Write,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -48,6 +49,8 @@ pub struct MemoryData {
     pub achievements: HashMap<(UserId, String), Achievement>,
     pub dead_letters: HashMap<Uuid, DeadLetter>,
     pub food_cache: HashMap<(String, String), CachedFood>,
+    /// In the order entries were accepted.
+    pub inbox: Vec<InboxRecord>,
 }
 
 impl MemoryData {
@@ -132,6 +135,27 @@ impl MemoryData {
                 self.dead_letters
                     .entry(letter.id)
                     .or_insert_with(|| letter.clone());
+            }
+            Write::InboxStep { id, step } => {
+                if let Some(record) = self.inbox.iter_mut().find(|r| r.entry.id == *id) {
+                    record.entry.steps = record.entry.steps.max(*step);
+                }
+            }
+            Write::InboxDone {
+                id,
+                outcome,
+                replies,
+                at,
+            } => {
+                if let Some(record) = self
+                    .inbox
+                    .iter_mut()
+                    .find(|r| r.entry.id == *id && r.done_at.is_none())
+                {
+                    record.done_at = Some(*at);
+                    record.outcome = Some(outcome.clone());
+                    record.replies = replies.clone();
+                }
             }
         }
     }
@@ -282,6 +306,7 @@ impl Store for MemoryStore {
         data.xp.retain(|_, x| x.user_id != id);
         data.streaks.retain(|(user, _), _| *user != id);
         data.achievements.retain(|(user, _), _| *user != id);
+        data.inbox.retain(|r| r.entry.user_id != id);
         Ok(existed)
     }
 
@@ -474,6 +499,88 @@ impl Store for MemoryStore {
         let key = (entry.source.clone(), entry.query.clone());
         lock(&self.data).food_cache.insert(key, entry);
         Ok(())
+    }
+
+    async fn inbox_accept(&self, entries: &[InboxEntry]) -> Result<Vec<bool>, StoreError> {
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        let failed = self
+            .transient_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if failed {
+            return Err(StoreError::Unavailable("the test store is down".into()));
+        }
+        let mut data = lock(&self.data);
+        let fresh = entries
+            .iter()
+            .map(|entry| {
+                let new = !data.inbox.iter().any(|r| r.entry.id == entry.id);
+                if new {
+                    data.inbox.push(InboxRecord {
+                        entry: entry.clone(),
+                        done_at: None,
+                        outcome: None,
+                        replies: Vec::new(),
+                    });
+                }
+                new
+            })
+            .collect();
+        drop(data);
+        self.committed.notify_waiters();
+        Ok(fresh)
+    }
+
+    async fn inbox_pending(
+        &self,
+        source: &str,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        Ok(lock(&self.data)
+            .inbox
+            .iter()
+            .filter(|r| r.done_at.is_none() && r.entry.source == source)
+            .take(limit)
+            .map(|r| r.entry.clone())
+            .collect())
+    }
+
+    async fn inbox_entry(&self, id: Uuid) -> Result<Option<InboxRecord>, StoreError> {
+        Ok(lock(&self.data)
+            .inbox
+            .iter()
+            .find(|r| r.entry.id == id)
+            .cloned())
+    }
+
+    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let mut data = lock(&self.data);
+        for record in data.inbox.iter_mut() {
+            if ids.contains(&record.entry.id) {
+                record.entry.attempts += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn inbox_backlog(&self) -> Result<InboxBacklog, StoreError> {
+        let data = lock(&self.data);
+        let pending = data.inbox.iter().filter(|r| r.done_at.is_none());
+        Ok(InboxBacklog {
+            pending: pending.clone().count() as u64,
+            oldest: pending.map(|r| r.entry.received_at).min(),
+        })
+    }
+
+    async fn inbox_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut data = lock(&self.data);
+        let count = data.inbox.len();
+        data.inbox
+            .retain(|r| r.done_at.is_none_or(|at| at >= before));
+        Ok((count - data.inbox.len()) as u64)
     }
 }
 

@@ -195,6 +195,20 @@ fn validate_write(write: &Write) -> Result<(), StoreError> {
             check_text(kind, "error", &letter.error)?;
             check_json(kind, "message", &letter.message)
         }
+        Write::InboxDone {
+            outcome, replies, ..
+        } => {
+            check_text(kind, "outcome", outcome)?;
+            replies
+                .iter()
+                .try_for_each(|reply| check_text(kind, "replies", reply))
+        }
+        Write::InboxStep { step, .. } => {
+            if i32::try_from(*step).is_err() {
+                return Err(StoreError::Rejected(format!("{kind}: step is too large")));
+            }
+            Ok(())
+        }
         Write::InsertWeight(_)
         | Write::DeleteFoodEntry { .. }
         | Write::DeleteMemory { .. }
@@ -313,7 +327,9 @@ pub(crate) fn people_written(batch: &[Write]) -> Vec<i64> {
             Write::DeleteFoodEntry { .. }
             | Write::DeleteMemory { .. }
             | Write::DeleteReminder { .. }
-            | Write::InsertDeadLetter(_) => None,
+            | Write::InsertDeadLetter(_)
+            | Write::InboxStep { .. }
+            | Write::InboxDone { .. } => None,
         })
         .map(|id| id.0)
         .collect();

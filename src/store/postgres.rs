@@ -28,7 +28,9 @@ use health_actors::domain::{
     Nutrients, Profile, Reminder, ReminderSchedule, Role, ScoredMemory, Streak, User, UserId,
     WeightLog, XpEvent,
 };
-use health_actors::ports::{ApiKey, CachedFood, Store, StoreError, Write};
+use health_actors::ports::{
+    ApiKey, CachedFood, InboxBacklog, InboxEntry, InboxRecord, Store, StoreError, Write,
+};
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
@@ -57,6 +59,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "0004_api_keys",
         sql: include_str!("../../sql/migrations/0004_api_keys.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_inbox",
+        sql: include_str!("../../sql/migrations/0005_inbox.sql"),
     },
 ];
 
@@ -445,6 +452,12 @@ impl Store for PostgresStore {
             &[&id.0],
         )
         .await?;
+        execute(
+            &transaction,
+            "DELETE FROM inbox WHERE user_id = $1",
+            &[&id.0],
+        )
+        .await?;
         // Every other table cascades from users.
         let deleted = execute(&transaction, "DELETE FROM users WHERE id = $1", &[&id.0]).await?;
         transaction.commit().await.map_err(db_error)?;
@@ -715,6 +728,109 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn inbox_accept(&self, entries: &[InboxEntry]) -> Result<Vec<bool>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = entries.iter().map(|e| e.id).collect();
+        let sources: Vec<&str> = entries.iter().map(|e| e.source.as_str()).collect();
+        let users: Vec<i64> = entries.iter().map(|e| e.user_id.0).collect();
+        let chats: Vec<i64> = entries.iter().map(|e| e.chat).collect();
+        let contents: Vec<Json<&serde_json::Value>> =
+            entries.iter().map(|e| Json(&e.content)).collect();
+        let photos: Vec<Option<&[u8]>> = entries.iter().map(|e| e.photo.as_deref()).collect();
+        let received: Vec<DateTime<Utc>> = entries.iter().map(|e| e.received_at).collect();
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(db_error)?;
+        let statement = transaction
+            .prepare_cached(
+                "INSERT INTO inbox (id, source, user_id, chat_id, content, photo, received_at) \
+                 SELECT id, source, user_id, chat_id, content, photo, received_at \
+                 FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::jsonb[], \
+                             $6::bytea[], $7::timestamptz[]) WITH ORDINALITY \
+                      AS v(id, source, user_id, chat_id, content, photo, received_at, n) \
+                 ORDER BY n \
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
+            )
+            .await
+            .map_err(db_error)?;
+        let rows = transaction
+            .query(
+                &statement,
+                &[
+                    &ids, &sources, &users, &chats, &contents, &photos, &received,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        transaction.commit().await.map_err(db_error)?;
+        let mut inserted: HashSet<Uuid> = rows.iter().map(|row| row.get(0)).collect();
+        // An id twice in one batch: only its first occurrence is new.
+        Ok(ids.iter().map(|id| inserted.remove(id)).collect())
+    }
+
+    async fn inbox_pending(
+        &self,
+        source: &str,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        let sql =
+            format!("{INBOX_COLUMNS} WHERE source = $1 AND done_at IS NULL ORDER BY seq LIMIT $2");
+        let rows = self.query(&sql, &[&source, &sql_limit(limit)]).await?;
+        rows.iter()
+            .map(|row| inbox_from_row(row).map(|record| record.entry))
+            .collect()
+    }
+
+    async fn inbox_entry(&self, id: Uuid) -> Result<Option<InboxRecord>, StoreError> {
+        let sql = format!("{INBOX_COLUMNS} WHERE id = $1");
+        let rows = self.query(&sql, &[&id]).await?;
+        rows.first().map(inbox_from_row).transpose()
+    }
+
+    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE inbox SET attempts = attempts + 1 WHERE id = ANY($1)",
+                &[&ids],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn inbox_backlog(&self) -> Result<InboxBacklog, StoreError> {
+        let rows = self
+            .query(
+                "SELECT count(*), min(received_at) FROM inbox WHERE done_at IS NULL",
+                &[],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(InboxBacklog::default());
+        };
+        let pending: i64 = row.try_get(0).map_err(db_error)?;
+        Ok(InboxBacklog {
+            pending: u64::try_from(pending).unwrap_or_default(),
+            oldest: row.try_get(1).map_err(db_error)?,
+        })
+    }
+
+    async fn inbox_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < $1",
+                &[&before],
+            )
+            .await
+            .map_err(db_error)
     }
 }
 
@@ -1074,8 +1190,85 @@ async fn apply_group(
             )
             .await?;
         }
+        Write::InboxStep { .. } => {
+            let (ids, steps): (Vec<Uuid>, Vec<i32>) = group
+                .iter()
+                .filter_map(|w| match w {
+                    Write::InboxStep { id, step } => Some((*id, i32::try_from(*step).ok()?)),
+                    _ => None,
+                })
+                .unzip();
+            execute(
+                transaction,
+                "UPDATE inbox SET steps = GREATEST(inbox.steps, v.step) \
+                 FROM (SELECT id, max(step) AS step FROM UNNEST($1::uuid[], $2::int4[]) \
+                       AS u(id, step) GROUP BY id) AS v \
+                 WHERE inbox.id = v.id",
+                &[&ids, &steps],
+            )
+            .await?;
+        }
+        Write::InboxDone { .. } => {
+            let mut seen = HashSet::new();
+            let mut ids = Vec::new();
+            let mut at = Vec::new();
+            let mut outcomes = Vec::new();
+            let mut replies = Vec::new();
+            for write in group {
+                if let Write::InboxDone {
+                    id,
+                    outcome,
+                    replies: said,
+                    at: when,
+                } = write
+                {
+                    // The first end of an entry is its end.
+                    if seen.insert(*id) {
+                        ids.push(*id);
+                        at.push(*when);
+                        outcomes.push(outcome.as_str());
+                        replies.push(Json(said));
+                    }
+                }
+            }
+            execute(
+                transaction,
+                "UPDATE inbox SET done_at = v.at, outcome = v.outcome, replies = v.replies \
+                 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::jsonb[]) \
+                      AS v(id, at, outcome, replies) \
+                 WHERE inbox.id = v.id AND inbox.done_at IS NULL",
+                &[&ids, &at, &outcomes, &replies],
+            )
+            .await?;
+        }
     }
     Ok(())
+}
+
+/// The columns [`inbox_from_row`] reads.
+const INBOX_COLUMNS: &str = "SELECT id, source, user_id, chat_id, content, photo, received_at, \
+     steps, attempts, done_at, outcome, replies FROM inbox";
+
+fn inbox_from_row(row: &Row) -> Result<InboxRecord, StoreError> {
+    let steps: i32 = row.try_get(7).map_err(db_error)?;
+    let attempts: i32 = row.try_get(8).map_err(db_error)?;
+    let replies: Option<Json<Vec<String>>> = row.try_get(11).map_err(db_error)?;
+    Ok(InboxRecord {
+        entry: InboxEntry {
+            id: row.try_get(0).map_err(db_error)?,
+            source: row.try_get(1).map_err(db_error)?,
+            user_id: UserId(row.try_get(2).map_err(db_error)?),
+            chat: row.try_get(3).map_err(db_error)?,
+            content: row.try_get(4).map_err(db_error)?,
+            photo: row.try_get(5).map_err(db_error)?,
+            received_at: row.try_get(6).map_err(db_error)?,
+            steps: count(steps)?,
+            attempts: count(attempts)?,
+        },
+        done_at: row.try_get(9).map_err(db_error)?,
+        outcome: row.try_get(10).map_err(db_error)?,
+        replies: replies.map(|Json(replies)| replies).unwrap_or_default(),
+    })
 }
 
 fn small(value: u32) -> Result<i32, StoreError> {

@@ -21,7 +21,9 @@ use health_actors::domain::{
     Achievement, ConversationMessage, DeadLetter, FoodEntry, MealType, Memory, Nutrients, Reminder,
     Role, ScoredMemory, Streak, User, UserId, WeightLog, XpEvent,
 };
-use health_actors::ports::{ApiKey, CachedFood, Store, StoreError, Write};
+use health_actors::ports::{
+    ApiKey, CachedFood, InboxBacklog, InboxEntry, InboxRecord, Store, StoreError, Write,
+};
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
 };
@@ -46,6 +48,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "0003_api_keys",
         sql: include_str!("../../sql/sqlite/0003_api_keys.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_inbox",
+        sql: include_str!("../../sql/sqlite/0004_inbox.sql"),
     },
 ];
 
@@ -331,6 +338,9 @@ impl Store for SqliteStore {
         self.write(move |transaction| {
             transaction
                 .execute("DELETE FROM dead_letters WHERE user_id = ?1", [id.0])
+                .map_err(sqlite_error)?;
+            transaction
+                .execute("DELETE FROM inbox WHERE user_id = ?1", [id.0])
                 .map_err(sqlite_error)?;
             // Every other table cascades from users.
             let deleted = transaction
@@ -736,6 +746,126 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn inbox_accept(&self, entries: &[InboxEntry]) -> Result<Vec<bool>, StoreError> {
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
+            rows.push((
+                entry.id.to_string(),
+                entry.source.clone(),
+                entry.user_id.0,
+                entry.chat,
+                to_json(&entry.content)?,
+                entry.photo.clone(),
+                micros(entry.received_at),
+            ));
+        }
+        self.write(move |transaction| {
+            let mut statement = transaction
+                .prepare_cached(
+                    "INSERT INTO inbox (id, source, user_id, chat_id, content, photo, received_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+                )
+                .map_err(sqlite_error)?;
+            rows.iter()
+                .map(|(id, source, user, chat, content, photo, received_at)| {
+                    statement
+                        .execute(params![id, source, user, chat, content, photo, received_at])
+                        .map(|inserted| inserted > 0)
+                        .map_err(sqlite_error)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn inbox_pending(
+        &self,
+        source: &str,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        let source = source.to_owned();
+        let sql =
+            format!("{INBOX_COLUMNS} WHERE source = ?1 AND done_at IS NULL ORDER BY seq LIMIT ?2");
+        let rows = self
+            .read(move |connection| {
+                collect(
+                    &mut connection.prepare_cached(&sql)?,
+                    params![source, sql_limit(limit)],
+                    inbox_row,
+                )
+            })
+            .await?;
+        rows.into_iter()
+            .map(|row| row.into_record().map(|record| record.entry))
+            .collect()
+    }
+
+    async fn inbox_entry(&self, id: Uuid) -> Result<Option<InboxRecord>, StoreError> {
+        let sql = format!("{INBOX_COLUMNS} WHERE id = ?1");
+        let rows = self
+            .read(move |connection| {
+                collect(
+                    &mut connection.prepare_cached(&sql)?,
+                    params![id.to_string()],
+                    inbox_row,
+                )
+            })
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(InboxRow::into_record)
+            .transpose()
+    }
+
+    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        self.write(move |transaction| {
+            let mut statement = transaction
+                .prepare_cached("UPDATE inbox SET attempts = attempts + 1 WHERE id = ?1")
+                .map_err(sqlite_error)?;
+            for id in &ids {
+                statement.execute(params![id]).map_err(sqlite_error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn inbox_backlog(&self) -> Result<InboxBacklog, StoreError> {
+        let (pending, oldest) = self
+            .read(|connection| {
+                connection
+                    .prepare_cached(
+                        "SELECT count(*), min(received_at) FROM inbox WHERE done_at IS NULL",
+                    )?
+                    .query_row([], |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, Option<i64>>(1)?))
+                    })
+            })
+            .await?;
+        Ok(InboxBacklog {
+            pending: u64::try_from(pending).unwrap_or_default(),
+            oldest: oldest.map(time).transpose()?,
+        })
+    }
+
+    async fn inbox_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = micros(before);
+        self.write(move |transaction| {
+            let deleted = transaction
+                .execute(
+                    "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?1",
+                    params![before],
+                )
+                .map_err(sqlite_error)?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
 }
 
 /// Applies one write inside the batch's transaction.
@@ -911,6 +1041,88 @@ fn apply_one(
                 micros(letter.created_at)
             ],
         ),
+        Write::InboxStep { id, step } => run(
+            "UPDATE inbox SET steps = MAX(steps, ?2) WHERE id = ?1",
+            params![id.to_string(), step],
+        ),
+        Write::InboxDone {
+            id,
+            outcome,
+            replies,
+            at,
+        } => run(
+            "UPDATE inbox SET done_at = ?2, outcome = ?3, replies = ?4 \
+             WHERE id = ?1 AND done_at IS NULL",
+            params![
+                id.to_string(),
+                micros(*at),
+                outcome,
+                to_json(&serde_json::json!(replies))?
+            ],
+        ),
+    }
+}
+
+/// The columns of an inbox entry, in [`InboxRow`]'s order.
+const INBOX_COLUMNS: &str = "SELECT id, source, user_id, chat_id, content, photo, received_at, \
+     steps, attempts, done_at, outcome, replies FROM inbox";
+
+/// An inbox row as SQLite returns it; decoded outside the blocking closure.
+struct InboxRow {
+    id: String,
+    source: String,
+    user_id: i64,
+    chat_id: i64,
+    content: String,
+    photo: Option<Vec<u8>>,
+    received_at: i64,
+    steps: i64,
+    attempts: i64,
+    done_at: Option<i64>,
+    outcome: Option<String>,
+    replies: Option<String>,
+}
+
+fn inbox_row(row: &Row<'_>) -> rusqlite::Result<InboxRow> {
+    Ok(InboxRow {
+        id: row.get(0)?,
+        source: row.get(1)?,
+        user_id: row.get(2)?,
+        chat_id: row.get(3)?,
+        content: row.get(4)?,
+        photo: row.get(5)?,
+        received_at: row.get(6)?,
+        steps: row.get(7)?,
+        attempts: row.get(8)?,
+        done_at: row.get(9)?,
+        outcome: row.get(10)?,
+        replies: row.get(11)?,
+    })
+}
+
+impl InboxRow {
+    fn into_record(self) -> Result<InboxRecord, StoreError> {
+        Ok(InboxRecord {
+            entry: InboxEntry {
+                id: uuid(&self.id)?,
+                source: self.source,
+                user_id: UserId(self.user_id),
+                chat: self.chat_id,
+                content: from_json(&self.content)?,
+                photo: self.photo,
+                received_at: time(self.received_at)?,
+                steps: count(self.steps)?,
+                attempts: count(self.attempts)?,
+            },
+            done_at: self.done_at.map(time).transpose()?,
+            outcome: self.outcome,
+            replies: self
+                .replies
+                .as_deref()
+                .map(from_json)
+                .transpose()?
+                .unwrap_or_default(),
+        })
     }
 }
 

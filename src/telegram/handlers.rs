@@ -14,8 +14,9 @@ use futures::StreamExt;
 use health_actors::conversation::{ConversationsHandle, SubmitError, TurnOutcome};
 use health_actors::domain::UserId;
 use health_actors::inbound::{ChatId, Inbound, InboundContent, MessageId};
+use health_actors::inbox::Inbox;
 use health_actors::ports::Outbox;
-use teloxide::dispatching::UpdateHandler;
+use teloxide::dispatching::DpHandlerDescription;
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::FileMeta;
@@ -26,7 +27,7 @@ use crate::llm::offline::FORGET_ME_CONFIRM;
 use super::outbox::TelegramOutbox;
 use super::photos::{self, PhotoRejection, MAX_PHOTO_BYTES};
 use super::whitelist::{Verdict, Whitelist};
-use super::{HandlerError, Redactor, PHOTOS_REJECTED_TOTAL, REFUSED_UPDATES_TOTAL, UPDATES_TOTAL};
+use super::{Redactor, PHOTOS_REJECTED_TOTAL, REFUSED_UPDATES_TOTAL, UPDATES_TOTAL};
 
 /// What a stranger reads (at most once an hour).
 pub const REFUSAL: &str = "Sorry, this is a private health assistant and it isn't set up to talk with you. Nothing you send here is kept.";
@@ -68,7 +69,7 @@ impl Edge {
         inbound_id(self.bot_id, update.0)
     }
 
-    fn inbound(&self, id: Uuid, user: i64, chat: ChatId, content: InboundContent) -> Inbound {
+    pub fn inbound(&self, id: Uuid, user: i64, chat: ChatId, content: InboundContent) -> Inbound {
         metrics::counter!(UPDATES_TOTAL, "kind" => content.kind()).increment(1);
         let outbox = self.outbox.clone();
         tokio::spawn(async move {
@@ -83,48 +84,45 @@ impl Edge {
             content,
             received_at: Utc::now(),
             reply,
+            durable: None,
         }
     }
 
-    /// Hands the message to the person's conversation without waiting for the answer.
-    async fn submit(&self, id: Uuid, user: i64, chat: ChatId, content: InboundContent) {
-        let inbound = self.inbound(id, user, chat, content);
-        if let Err(error) = self.conversations.submit(inbound).await {
-            self.not_submitted(user, chat, &error).await;
+    /// Hands a message kept in the inbox to the person's conversation. The confirmed
+    /// `/forget_me` waits (in a task of its own) for the deletion, then removes the files this
+    /// edge keeps about the person (photos, markdown).
+    pub async fn hand_over(&self, inbox: &Inbox, inbound: Inbound) -> Result<(), SubmitError> {
+        let confirms_forget_me = matches!(
+            &inbound.content,
+            InboundContent::Button { data, .. } if data == FORGET_ME_CONFIRM
+        );
+        if !confirms_forget_me {
+            return inbox.hand_over(inbound).await;
         }
-    }
-
-    async fn not_submitted(&self, user: i64, chat: ChatId, error: &SubmitError) {
-        tracing::warn!(user_id = user, %error, "a Telegram message could not be handed to the conversations");
-        let _ = self.outbox.send_text(chat, &error.to_string()).await;
-    }
-
-    /// The confirmed `/forget_me`: the agent deletes the rows; once it has answered, the files
-    /// this edge keeps about the person (photos, markdown) go too.
-    async fn forget(&self, id: Uuid, user: i64, chat: ChatId, content: InboundContent) {
-        let inbound = self.inbound(id, user, chat, content);
-        match self
-            .conversations
-            .submit_and_wait(inbound, FORGET_TIMEOUT)
-            .await
-        {
-            Ok(TurnOutcome::Answered) => {
-                for dir in [
-                    photos::user_dir(&self.photos_dir, user),
-                    self.markdown_dir.join(user.to_string()),
-                ] {
-                    match tokio::fs::remove_dir_all(&dir).await {
-                        Ok(()) => {}
-                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(error) => {
-                            tracing::error!(user_id = user, %error, dir = %dir.display(), "could not delete a person's files")
+        let user = inbound.user.0;
+        let outcome = self.conversations.submit_for_outcome(inbound).await?;
+        let photos_dir = photos::user_dir(&self.photos_dir, user);
+        let markdown_dir = self.markdown_dir.join(user.to_string());
+        tokio::spawn(async move {
+            match tokio::time::timeout(FORGET_TIMEOUT, outcome).await {
+                Ok(Ok(TurnOutcome::Answered)) => {
+                    for dir in [photos_dir, markdown_dir] {
+                        match tokio::fs::remove_dir_all(&dir).await {
+                            Ok(()) => {}
+                            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(error) => {
+                                tracing::error!(user_id = user, %error, dir = %dir.display(), "could not delete a person's files")
+                            }
                         }
                     }
                 }
+                _ => tracing::warn!(
+                    user_id = user,
+                    "the /forget_me confirmation did not finish; the person's files are kept"
+                ),
             }
-            Ok(_) => {}
-            Err(error) => self.not_submitted(user, chat, &error).await,
-        }
+        });
+        Ok(())
     }
 
     /// What the message says, as the core's content; `Ok(None)` for kinds the bot does not take.
@@ -225,8 +223,17 @@ pub fn text_content(text: &str) -> Option<InboundContent> {
     }
 }
 
-/// The whole handler tree.
-pub fn schema() -> UpdateHandler<HandlerError> {
+/// What the handler tree makes of one update.
+pub enum Prepared {
+    /// A message for the person's conversation, to keep in the inbox first.
+    Message(Inbound),
+    /// Nothing to keep: a stranger, or something the bot cannot take (already answered).
+    Nothing,
+}
+
+/// The whole handler tree: an update in, what to keep out. Run for each update by
+/// [`super::intake::Intake`] before the inbox commit.
+pub fn schema() -> dptree::Handler<'static, Prepared, DpHandlerDescription> {
     dptree::entry()
         .branch(
             dptree::filter(|update: Update, edge: Arc<Edge>| !edge.serves(&update))
@@ -237,10 +244,10 @@ pub fn schema() -> UpdateHandler<HandlerError> {
 }
 
 /// A stranger: one refusal an hour, nothing stored, nothing handed on.
-async fn turn_away(update: Update, edge: Arc<Edge>) -> Result<(), HandlerError> {
+async fn turn_away(update: Update, edge: Arc<Edge>) -> Prepared {
     let Some(user) = update.from() else {
         // Channel posts and the like: nobody to answer.
-        return Ok(());
+        return Prepared::Nothing;
     };
     let id = user_id(user);
     match edge.whitelist.verdict(id, Instant::now()) {
@@ -258,20 +265,21 @@ async fn turn_away(update: Update, edge: Arc<Edge>) -> Result<(), HandlerError> 
             let _ = edge.outbox.send_text(ChatId(chat), REFUSAL).await;
         }
     }
-    Ok(())
+    Prepared::Nothing
 }
 
-async fn on_message(message: Message, update: Update, edge: Arc<Edge>) -> Result<(), HandlerError> {
+async fn on_message(message: Message, update: Update, edge: Arc<Edge>) -> Prepared {
     let Some(from) = message.from.as_ref() else {
-        return Ok(());
+        return Prepared::Nothing;
     };
     let user = user_id(from);
     let chat = ChatId(message.chat.id.0);
     let id = edge.inbound_id(update.id);
     match edge.content(&message, user, id).await {
-        Ok(Some(content)) => edge.submit(id, user, chat, content).await,
+        Ok(Some(content)) => Prepared::Message(edge.inbound(id, user, chat, content)),
         Ok(None) => {
             let _ = edge.outbox.send_text(chat, UNSUPPORTED).await;
+            Prepared::Nothing
         }
         Err(rejection) => {
             let reason = match rejection {
@@ -282,35 +290,25 @@ async fn on_message(message: Message, update: Update, edge: Arc<Edge>) -> Result
             };
             metrics::counter!(PHOTOS_REJECTED_TOTAL, "reason" => reason).increment(1);
             let _ = edge.outbox.send_text(chat, &rejection.to_string()).await;
+            Prepared::Nothing
         }
     }
-    Ok(())
 }
 
-async fn on_button(
-    query: CallbackQuery,
-    update: Update,
-    edge: Arc<Edge>,
-) -> Result<(), HandlerError> {
+async fn on_button(query: CallbackQuery, update: Update, edge: Arc<Edge>) -> Prepared {
     // Stops the spinner on the button whatever happens next.
     edge.outbox.answer_button(query.id.clone()).await;
     let (Some(data), Some(message)) = (query.data.clone(), query.message.as_ref()) else {
-        return Ok(());
+        return Prepared::Nothing;
     };
     let user = user_id(&query.from);
     let chat = ChatId(message.chat().id.0);
-    let confirms_forget_me = data == FORGET_ME_CONFIRM;
     let content = InboundContent::Button {
         data,
         message: MessageId(i64::from(message.id().0)),
     };
     let id = edge.inbound_id(update.id);
-    if confirms_forget_me {
-        edge.forget(id, user, chat, content).await;
-    } else {
-        edge.submit(id, user, chat, content).await;
-    }
-    Ok(())
+    Prepared::Message(edge.inbound(id, user, chat, content))
 }
 
 #[cfg(test)]

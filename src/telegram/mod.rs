@@ -1,47 +1,48 @@
 //! The Telegram edge: the bot people talk to.
 //!
 //! [`TelegramBot::build`] makes the bot (pointed at `TELEGRAM_API_URL`, wrapped in teloxide's
-//! `Throttle`), [`TelegramBot::start`] registers the command menu and starts a teloxide
-//! `Dispatcher` over the handler tree of [`handlers::schema`] (long polling by default; with
-//! `TELEGRAM_WEBHOOK_URL`, a webhook served by the application's warp server, see [`webhook`]),
-//! and [`RunningBot::stop`] stops taking updates (the application does this before it stops the
-//! actors, so that every update taken is handled).
+//! `Throttle`), [`TelegramBot::start`] registers the command menu, hands over what the inbox
+//! kept from before a restart, and starts taking updates through the durable [`intake`] (long
+//! polling by default; with `TELEGRAM_WEBHOOK_URL`, a webhook served by the application's warp
+//! server, see [`webhook`]). [`RunningBot::stop`] stops taking updates (the application does
+//! this before it stops the actors).
 //!
-//! Per update: the whitelist first (a stranger gets one refusal an hour and nothing about them
-//! is stored or reaches the core), then the update becomes an [`health_actors::inbound::Inbound`]
-//! whose id is a UUIDv5 of the bot id and the update id (a redelivered update keeps its id) and
-//! goes to the conversation supervisor; answers come back through [`outbox::TelegramOutbox`].
-//! The bot token never appears in logs: every error text passes through [`Redactor`].
+//! Per update: the handler tree of [`handlers::schema`] applies the whitelist first (a stranger
+//! gets one refusal an hour and nothing about them is stored or reaches the core), then makes
+//! the update an [`health_actors::inbound::Inbound`] whose id is a UUIDv5 of the bot id and the
+//! update id (a redelivered update keeps its id). The batch is kept in the inbox before it is
+//! acknowledged to Telegram, then goes to the conversation supervisor; answers come back
+//! through [`outbox::TelegramOutbox`]. The bot token never appears in logs: every error text
+//! passes through [`Redactor`].
 
 pub mod handlers;
+pub mod intake;
 pub mod outbox;
 pub mod photos;
 pub mod webhook;
 pub mod whitelist;
 
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::future::BoxFuture;
 use health_actors::conversation::ConversationsHandle;
+use health_actors::inbox::Inbox;
 use metrics::{describe_counter, Unit};
 use secrecy::ExposeSecret;
 use teloxide::adaptors::throttle::{Limits, Settings as ThrottleSettings};
 use teloxide::adaptors::Throttle;
-use teloxide::dispatching::{Dispatcher, ShutdownToken};
-use teloxide::error_handlers::ErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
-use teloxide::update_listeners::Polling;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::TelegramSettings;
 use handlers::Edge;
+use intake::Intake;
 use outbox::TelegramOutbox;
-use webhook::{WebhookIntake, WebhookListener};
+use webhook::WebhookIntake;
 use whitelist::Whitelist;
 
 /// Updates refused, by `action`: from ids outside `ALLOWED_TELEGRAM_IDS` (`refused`: told once;
@@ -131,26 +132,12 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
-/// Logs errors of the update listener (network trouble while polling) without the token.
-struct RedactingErrorHandler {
-    redactor: Redactor,
-}
-
-impl<E: std::fmt::Display + Send + 'static> ErrorHandler<E> for RedactingErrorHandler {
-    fn handle_error(self: Arc<Self>, error: E) -> BoxFuture<'static, ()> {
-        let text = self.redactor.redact(&error.to_string());
-        Box::pin(async move {
-            metrics::counter!(SEND_FAILURES_TOTAL, "method" => "getUpdates", "error" => "unavailable")
-                .increment(1);
-            tracing::warn!(error = %text, "could not get updates from Telegram; retrying");
-        })
-    }
-}
-
 /// The bot, built and not yet taking updates.
 pub struct TelegramBot {
     bot: Throttle<Bot>,
-    edge: Arc<Edge>,
+    /// Without the throttle, for `getUpdates`.
+    raw: Bot,
+    intake: Arc<Intake>,
     redactor: Redactor,
     /// Set in webhook mode (`TELEGRAM_WEBHOOK_URL`); long polling otherwise.
     webhook: Option<Webhook>,
@@ -160,15 +147,16 @@ struct Webhook {
     url: reqwest::Url,
     secret: Option<String>,
     intake: Arc<WebhookIntake>,
-    listener: WebhookListener,
 }
 
 impl TelegramBot {
-    /// Builds the bot for `settings`; pictures go under `<data_dir>/photos`. No network yet.
+    /// Builds the bot for `settings`; pictures go under `<data_dir>/photos`; messages are kept
+    /// in `inbox` before they are acknowledged. No network yet.
     pub fn build(
         settings: &TelegramSettings,
         data_dir: &Path,
         conversations: ConversationsHandle,
+        inbox: Inbox,
     ) -> anyhow::Result<Self> {
         describe_metrics();
         let token = settings.token.expose_secret();
@@ -200,12 +188,14 @@ impl TelegramBot {
             bot_id,
             photos_dir: data_dir.join("photos"),
             markdown_dir: data_dir.join("data"),
-            files: raw,
+            files: raw.clone(),
             redactor: redactor.clone(),
         });
+        let intake = Arc::new(Intake::new(edge, inbox));
         let webhook = match &settings.webhook_url {
             Some(url) => {
-                let (intake, listener) = WebhookIntake::new(url, settings.webhook_secret.clone())?;
+                let webhook_intake =
+                    WebhookIntake::new(url, settings.webhook_secret.clone(), intake.clone())?;
                 Some(Webhook {
                     url: url
                         .parse()
@@ -214,15 +204,15 @@ impl TelegramBot {
                         .webhook_secret
                         .as_ref()
                         .map(|secret| secret.expose_secret().to_owned()),
-                    intake: Arc::new(intake),
-                    listener,
+                    intake: Arc::new(webhook_intake),
                 })
             }
             None => None,
         };
         Ok(Self {
             bot,
-            edge,
+            raw,
+            intake,
             redactor,
             webhook,
         })
@@ -233,13 +223,15 @@ impl TelegramBot {
         self.webhook.as_ref().map(|webhook| webhook.intake.clone())
     }
 
-    /// Registers the command menu (a failure is a warning), leaves webhook mode if Telegram
-    /// had it on, and starts polling. Fails when the token is refused or the Bot API cannot be
-    /// reached at all (`getMe`).
+    /// Registers the command menu (a failure is a warning), hands over the messages the inbox
+    /// kept from before a restart, then takes updates: through the webhook, or by long polling
+    /// (leaving webhook mode if Telegram had it on). Fails when the token is refused or the Bot
+    /// API cannot be reached at all (`getMe`), or the inbox cannot be read.
     pub async fn start(self) -> anyhow::Result<RunningBot> {
         let Self {
             bot,
-            edge,
+            raw,
+            intake,
             redactor,
             webhook,
         } = self;
@@ -253,16 +245,18 @@ impl TelegramBot {
                 )
             })?;
         register_commands(&bot, &redactor).await;
-
-        let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
-            .dependencies(dptree::deps![edge])
-            .default_handler(|_update| Box::pin(async {}))
-            .build();
-        let shutdown = dispatcher.shutdown_token();
-        let errors = Arc::new(RedactingErrorHandler {
-            redactor: redactor.clone(),
-        });
+        let replayed = intake
+            .replay()
+            .await
+            .context("could not hand over the Telegram messages kept before the restart")?;
+        if replayed > 0 {
+            tracing::info!(
+                replayed,
+                "handed over Telegram messages kept before the restart"
+            );
+        }
         let bot_name = me.user.username.clone().unwrap_or_default();
+        let (stop, stopped) = watch::channel(false);
         let task = match webhook {
             Some(webhook) => {
                 let mut request = bot.set_webhook(webhook.url.clone());
@@ -280,31 +274,22 @@ impl TelegramBot {
                         )
                     })?;
                 tracing::info!(bot = %bot_name, path = webhook.intake.path(), "the Telegram bot takes updates through its webhook");
-                let listener = webhook.listener;
-                tokio::spawn(async move {
-                    if let Err(error) = dispatcher
-                        .try_dispatch_with_listener(listener, errors)
-                        .await
-                    {
-                        tracing::error!(error = %redactor.redact(&error.to_string()), "the Telegram dispatcher stopped");
-                    }
-                })
+                None
             }
             None => {
                 leave_webhook_mode(&bot, &redactor).await;
-                let listener = Polling::builder(bot).timeout(POLL_TIMEOUT).build();
                 tracing::info!(bot = %bot_name, "the Telegram bot is polling for updates");
-                tokio::spawn(async move {
-                    if let Err(error) = dispatcher
-                        .try_dispatch_with_listener(listener, errors)
-                        .await
-                    {
-                        tracing::error!(error = %redactor.redact(&error.to_string()), "the Telegram dispatcher stopped");
-                    }
-                })
+                Some(tokio::spawn(intake::poll(
+                    raw,
+                    intake,
+                    redactor,
+                    POLL_TIMEOUT,
+                    CALL_TIMEOUT,
+                    stopped,
+                )))
             }
         };
-        Ok(RunningBot { shutdown, task })
+        Ok(RunningBot { stop, task })
     }
 }
 
@@ -348,38 +333,31 @@ async fn leave_webhook_mode(bot: &Throttle<Bot>, redactor: &Redactor) {
     }
 }
 
-/// The bot while it polls.
+/// The bot while it takes updates.
 pub struct RunningBot {
-    shutdown: ShutdownToken,
-    task: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+    /// The polling task (none in webhook mode).
+    task: Option<JoinHandle<()>>,
 }
 
 impl RunningBot {
-    /// Stops taking updates and waits (bounded) for the handlers in flight; their messages are
-    /// already with the conversations, which the application drains next.
+    /// Stops taking updates and waits (bounded) for the batch in hand: its messages are kept
+    /// in the inbox and already with the conversations, which the application drains next.
     pub async fn stop(self) {
-        let Self { shutdown, mut task } = self;
-        match shutdown.shutdown() {
-            Ok(stopping) => {
-                if tokio::time::timeout(STOP_DEADLINE, stopping).await.is_err() {
-                    tracing::warn!("the Telegram dispatcher did not stop in time");
-                }
+        let Self { stop, task } = self;
+        let _ = stop.send(true);
+        if let Some(mut task) = task {
+            if tokio::time::timeout(STOP_DEADLINE, &mut task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the Telegram polling did not stop in time");
+                task.abort();
             }
-            Err(_idle) => {}
-        }
-        if tokio::time::timeout(STOP_DEADLINE, &mut task)
-            .await
-            .is_err()
-        {
-            task.abort();
         }
         tracing::info!("the Telegram bot stopped taking updates");
     }
 }
-
-/// The handler error type: handlers deal with every failure themselves (logged, counted, and
-/// the person told when it concerns them), so none reaches the dispatcher.
-pub type HandlerError = Infallible;
 
 #[cfg(test)]
 mod tests {

@@ -3,24 +3,20 @@
 //!
 //! [`filter`] takes `POST <path of the webhook URL>`, checks the
 //! `X-Telegram-Bot-Api-Secret-Token` header against `TELEGRAM_WEBHOOK_SECRET` (in constant
-//! time), and hands the update to [`WebhookListener`], the dispatcher's update listener, through
-//! a bounded channel. The handler tree is the same as with long polling.
+//! time), and hands the update to the [`Intake`], answering 200 only once the inbox holds it.
+//! When the inbox cannot keep it (or the replay at start is not done yet) the answer is 503 and
+//! Telegram posts the update again later; a post Telegram repeats is recognised by its update id.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use futures::stream::BoxStream;
-use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
-use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
+use sha2::{Digest, Sha256};
 use teloxide::types::Update;
-use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
-use tokio::sync::{mpsc, Mutex};
 use warp::http::StatusCode;
 use warp::Filter;
 
-/// Updates accepted and not yet taken by the dispatcher before Telegram is asked to retry.
-const QUEUE: usize = 1024;
+use super::intake::Intake;
+
 /// Telegram's updates are small; anything larger is not one.
 const BODY_LIMIT: u64 = 1024 * 1024;
 
@@ -28,29 +24,24 @@ const BODY_LIMIT: u64 = 1024 * 1024;
 pub struct WebhookIntake {
     path: String,
     secret: Option<SecretString>,
-    sender: mpsc::Sender<Update>,
+    intake: Arc<Intake>,
 }
 
 impl WebhookIntake {
-    /// The intake for `url` (only its path is served here) and the listener it feeds.
-    pub fn new(url: &str, secret: Option<SecretString>) -> anyhow::Result<(Self, WebhookListener)> {
+    /// The intake for `url` (only its path is served here).
+    pub fn new(
+        url: &str,
+        secret: Option<SecretString>,
+        intake: Arc<Intake>,
+    ) -> anyhow::Result<Self> {
         let parsed: reqwest::Url = url
             .parse()
             .map_err(|_| anyhow::anyhow!("TELEGRAM_WEBHOOK_URL '{url}' is not a URL"))?;
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        let (token, flag) = mk_stop_token();
-        Ok((
-            Self {
-                path: parsed.path().to_owned(),
-                secret,
-                sender,
-            },
-            WebhookListener {
-                receiver: Arc::new(Mutex::new(receiver)),
-                token,
-                flag: Some(flag),
-            },
-        ))
+        Ok(Self {
+            path: parsed.path().to_owned(),
+            secret,
+            intake,
+        })
     }
 
     /// The path Telegram posts to.
@@ -68,11 +59,14 @@ impl WebhookIntake {
     }
 }
 
+/// Compares the SHA-256 digests of both, every byte, so the time taken says nothing about
+/// where they differ or how long the secret is.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// `POST <webhook path>`; rejects (so other routes answer) for any other path, or when there is
@@ -117,42 +111,16 @@ async fn accept(
     let Ok(update) = serde_json::from_slice::<Update>(body) else {
         return warp::reply::with_status("not an update", StatusCode::BAD_REQUEST);
     };
-    match intake.sender.try_send(update) {
-        Ok(()) => warp::reply::with_status("ok", StatusCode::OK),
-        // Telegram retries a webhook that fails; nothing is lost.
-        Err(_) => warp::reply::with_status("busy", StatusCode::SERVICE_UNAVAILABLE),
+    if !intake.intake.is_ready() {
+        return warp::reply::with_status("starting", StatusCode::SERVICE_UNAVAILABLE);
     }
-}
-
-/// The dispatcher's update listener in webhook mode: updates from [`filter`] until stopped.
-pub struct WebhookListener {
-    receiver: Arc<Mutex<mpsc::Receiver<Update>>>,
-    token: StopToken,
-    flag: Option<StopFlag>,
-}
-
-impl<'a> AsUpdateStream<'a> for WebhookListener {
-    type StreamErr = Infallible;
-    type Stream = BoxStream<'a, Result<Update, Infallible>>;
-
-    fn as_stream(&'a mut self) -> Self::Stream {
-        let receiver = self.receiver.clone();
-        let updates = futures::stream::unfold(receiver, |receiver| async move {
-            let update = receiver.lock().await.recv().await?;
-            Some((Ok(update), receiver))
-        });
-        match self.flag.take() {
-            Some(flag) => updates.take_until(flag).boxed(),
-            None => futures::stream::empty().boxed(),
+    match intake.intake.take(vec![update]).await {
+        Ok(_) => warp::reply::with_status("ok", StatusCode::OK),
+        Err(error) => {
+            // Not kept: Telegram posts it again later.
+            tracing::warn!(%error, "could not keep a Telegram update; Telegram will retry");
+            warp::reply::with_status("try again", StatusCode::SERVICE_UNAVAILABLE)
         }
-    }
-}
-
-impl UpdateListener for WebhookListener {
-    type Err = Infallible;
-
-    fn stop_token(&mut self) -> StopToken {
-        self.token.clone()
     }
 }
 
@@ -162,15 +130,9 @@ mod tests {
 
     #[test]
     fn the_secret_is_compared_exactly() {
-        let (intake, _listener) = WebhookIntake::new(
-            "https://bot.example.org/telegram/hook",
-            Some(SecretString::from("s3cret-token")),
-        )
-        .unwrap();
-        assert_eq!(intake.path(), "/telegram/hook");
-        assert!(intake.secret_matches(Some("s3cret-token")));
-        assert!(!intake.secret_matches(Some("s3cret-tokeN")));
-        assert!(!intake.secret_matches(Some("s3cret")));
-        assert!(!intake.secret_matches(None));
+        assert!(constant_time_eq(b"s3cret-token", b"s3cret-token"));
+        assert!(!constant_time_eq(b"s3cret-token", b"s3cret-tokeN"));
+        assert!(!constant_time_eq(b"s3cret-token", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret-token", b""));
     }
 }

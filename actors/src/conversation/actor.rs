@@ -13,12 +13,13 @@
 //! actor with an error; the supervisor finds the failed message in the shared mailbox and applies
 //! the failure policy. Nothing here answers the person about failures.
 
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
-use super::agent::{AgentError, TurnContext};
+use super::agent::{AgentError, InboxTurn, TurnContext};
 use super::mailbox::UserMailbox;
 use super::{Shared, TurnOutcome};
 use crate::domain::{ConversationMessage, Role, User, UserId};
@@ -154,6 +155,11 @@ async fn turn(state: &mut ConversationState, inbound: &Inbound) -> Result<(), Ag
         chat: inbound.chat,
         clock: shared.clock.as_ref(),
         replies: Vec::new(),
+        inbox: inbound.durable.map(|durable| InboxTurn {
+            id: inbound.id,
+            skip: durable.skip_steps,
+            step: AtomicU32::new(0),
+        }),
     };
     shared.agent.handle(&mut ctx, inbound).await?;
     let replies = std::mem::take(&mut ctx.replies);
@@ -220,6 +226,12 @@ async fn record_history(
         created_at: inbound.received_at,
     });
     let now = shared.clock.now();
+    let done = inbound.durable.map(|_| Write::InboxDone {
+        id: inbound.id,
+        outcome: "answered".into(),
+        replies: replies.clone(),
+        at: now,
+    });
     for (index, reply) in replies.into_iter().enumerate() {
         messages.push(ConversationMessage {
             // Derived from the message's id: writing the same turn twice keeps one row.
@@ -230,7 +242,13 @@ async fn record_history(
             created_at: now,
         });
     }
-    let writes = messages.iter().cloned().map(Write::AppendMessage).collect();
+    // The inbox entry is done in the same transaction as the history of its turn.
+    let writes = messages
+        .iter()
+        .cloned()
+        .map(Write::AppendMessage)
+        .chain(done)
+        .collect();
     let unconfirmed = match shared.persistence.enqueue(writes).await {
         Ok(unconfirmed) => Some(unconfirmed),
         Err(error) => {

@@ -6,6 +6,7 @@
 //! read access to the store, writes that return after commit, the way to answer, and the time.
 //! Not an actor: it runs inside the turn of the person's `ConversationActor`.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -51,6 +52,18 @@ pub struct TurnContext<'a> {
     pub(crate) clock: &'a dyn Clock,
     /// Texts sent to the person during the turn, recorded as assistant messages at its end.
     pub(crate) replies: Vec<String>,
+    /// Set when the message is kept in the inbox.
+    pub(crate) inbox: Option<InboxTurn>,
+}
+
+/// The effect writes of a turn whose message is kept in the inbox. Each [`TurnContext::write`]
+/// is one numbered step, committed together with a [`Write::InboxStep`] marker; a replay after
+/// a crash skips the steps already committed, so an effect that is not idempotent by itself
+/// ("delete the last entry") still happens once.
+pub(crate) struct InboxTurn {
+    pub id: uuid::Uuid,
+    pub skip: u32,
+    pub step: AtomicU32,
 }
 
 impl<'a> TurnContext<'a> {
@@ -92,16 +105,25 @@ impl<'a> TurnContext<'a> {
 
     /// Writes `writes` in one transaction and returns after the commit: say "saved" only after
     /// this returns `Ok`.
-    pub async fn write(&self, writes: Vec<Write>) -> Result<(), PersistError> {
+    ///
+    /// For a message kept in the inbox, each call is one step of the turn: a replay of the
+    /// message after a crash returns `Ok` at once for the steps an earlier handling committed.
+    pub async fn write(&self, mut writes: Vec<Write>) -> Result<(), PersistError> {
+        if let Some(inbox) = &self.inbox {
+            let step = inbox.step.fetch_add(1, Ordering::Relaxed) + 1;
+            if step <= inbox.skip {
+                tracing::debug!(inbox_id = %inbox.id, step, "skipping a write committed before a restart");
+                return Ok(());
+            }
+            writes.push(Write::InboxStep { id: inbox.id, step });
+        }
         self.persistence.write(writes).await
     }
 
     /// Saves a changed profile, goals or time zone, and uses it for the rest of the turn.
     pub async fn save_user(&mut self, mut user: User) -> Result<(), PersistError> {
         user.updated_at = self.clock.now();
-        self.persistence
-            .write(vec![Write::UpsertUser(user.clone())])
-            .await?;
+        self.write(vec![Write::UpsertUser(user.clone())]).await?;
         *self.user = user;
         Ok(())
     }

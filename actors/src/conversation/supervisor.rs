@@ -129,6 +129,17 @@ impl ConversationsHandle {
         }
     }
 
+    /// Like [`ConversationsHandle::submit`], and returns how the message's turn will end,
+    /// without waiting for it (so the caller keeps its order of submissions).
+    pub async fn submit_for_outcome(
+        &self,
+        inbound: Inbound,
+    ) -> Result<oneshot::Receiver<TurnOutcome>, SubmitError> {
+        let (done, outcome) = oneshot::channel();
+        self.send(inbound, Some(done)).await?;
+        Ok(outcome)
+    }
+
     async fn send(
         &self,
         inbound: Inbound,
@@ -390,9 +401,14 @@ async fn route(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, ro
             }
         }
     }
-    let (offer, depth) = entry
-        .mailbox
-        .offer(message, state.shared.settings.mailbox_max);
+    // A message kept in the inbox is never turned away as "busy": it is already safe, and the
+    // edge that accepted it does not ask the person to send it again.
+    let max = if message.inbound.durable.is_some() {
+        usize::MAX
+    } else {
+        state.shared.settings.mailbox_max
+    };
+    let (offer, depth) = entry.mailbox.offer(message, max);
     metrics::histogram!(names::CONVERSATION_MAILBOX_DEPTH).record(depth as f64);
     match offer {
         Offer::Wake => {
@@ -449,14 +465,29 @@ fn reject(
         TurnOutcome::Failed | TurnOutcome::Answered => "failed",
     };
     metrics::counter!(names::INBOUND_REJECTED_TOTAL, "reason" => reason).increment(1);
-    let reply = message.inbound.reply.clone();
-    let chat = message.inbound.chat;
+    let inbound = message.inbound.clone();
     message.finish(outcome);
+    let done = match (inbound.durable, outcome) {
+        // Kept in the inbox: handled after the restart, nothing to send again.
+        (Some(_), TurnOutcome::ShuttingDown) => return,
+        (Some(_), _) => Some(Write::InboxDone {
+            id: inbound.id,
+            outcome: reason.to_owned(),
+            replies: vec![notice.to_owned()],
+            at: state.shared.clock.now(),
+        }),
+        (None, _) => None,
+    };
     let timeout = state.shared.settings.reply_timeout;
-    spawn_side_task(
-        &mut state.side_tasks,
-        notify_person(reply, chat, notice, timeout),
-    );
+    let persistence = state.shared.persistence.clone();
+    spawn_side_task(&mut state.side_tasks, async move {
+        notify_person(inbound.reply.clone(), inbound.chat, notice, timeout).await;
+        if let Some(done) = done {
+            if let Err(error) = persistence.write(vec![done]).await {
+                tracing::error!(user_id = %inbound.user, %error, "an inbox entry could not be marked done");
+            }
+        }
+    });
 }
 
 fn spawn_side_task(
@@ -579,14 +610,22 @@ fn record_failure(
         error: reason.to_owned(),
         created_at: state.shared.clock.now(),
     };
+    let failed_at = letter.created_at;
     let persistence = state.shared.persistence.clone();
     let timeout = state.shared.settings.reply_timeout;
     spawn_side_task(&mut state.side_tasks, async move {
         notify_person(inbound.reply.clone(), inbound.chat, notice, timeout).await;
-        if let Err(error) = persistence
-            .write(vec![Write::InsertDeadLetter(letter)])
-            .await
-        {
+        let mut writes = vec![Write::InsertDeadLetter(letter)];
+        if inbound.durable.is_some() {
+            // Done as failed, with the dead letter: a message that fails is not replayed.
+            writes.push(Write::InboxDone {
+                id: inbound.id,
+                outcome: "failed".into(),
+                replies: vec![notice.to_owned()],
+                at: failed_at,
+            });
+        }
+        if let Err(error) = persistence.write(writes).await {
             tracing::error!(user_id = %inbound.user, %error, "a dead letter could not be recorded");
         }
     });
