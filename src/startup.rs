@@ -52,6 +52,8 @@ pub struct Core {
     /// The vision coordinator, when `VISION_MODELS` lists any model.
     pub vision: Option<VisionHandle>,
     root: RootHandle,
+    /// Where the edges keep what they accept (one per process: it knows what it handed over).
+    inbox: Inbox,
     /// Refreshes the inbox gauges and prunes handled entries.
     inbox_maintenance: tokio::task::JoinHandle<()>,
 }
@@ -93,21 +95,22 @@ impl Core {
             settings: root_settings(&settings.actors),
         })
         .await?;
-        let inbox_maintenance = Inbox::new(store.clone(), root.conversations())
-            .spawn_maintenance(INBOX_MAINTENANCE_PERIOD, INBOX_RETENTION);
+        let inbox = Inbox::new(store.clone(), root.conversations());
+        let inbox_maintenance = inbox.spawn_maintenance(INBOX_MAINTENANCE_PERIOD, INBOX_RETENTION);
         Ok(Self {
             store,
             migrations,
             engine,
             vision,
             root,
+            inbox,
             inbox_maintenance,
         })
     }
 
     /// Where the edges keep the messages they accept before acknowledging them.
     pub fn inbox(&self) -> Inbox {
-        Inbox::new(self.store.clone(), self.conversations())
+        self.inbox.clone()
     }
 
     /// Where the edges write (after commit) what they change outside a conversation.

@@ -20,11 +20,14 @@
 //! Done entries are pruned after a retention period: Telegram restarts update ids at a random
 //! value after a week without updates, so deduplication never relies on older rows.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::conversation::{ConversationsHandle, SubmitError, APOLOGY};
 use crate::domain::DeadLetter;
@@ -46,24 +49,46 @@ const REPLAY_PAGE: usize = 500;
 /// How long a hand-over waits, in all, for room in a full intake.
 const HAND_OVER_PATIENCE: Duration = Duration::from_secs(120);
 
-/// The inbox of one process: the store that keeps it and the conversations it feeds.
+/// The inbox of one process: the store that keeps it, the conversations it feeds, and which
+/// entries this process has handed over. Clones share all three: make one per process.
 #[derive(Clone)]
 pub struct Inbox {
     store: Arc<dyn Store>,
     conversations: ConversationsHandle,
+    handed: Arc<Mutex<HashMap<Uuid, Instant>>>,
 }
+
+/// Entries remembered as handed over before the oldest are forgotten (a day at least).
+const HANDED_MAX: usize = 100_000;
+const HANDED_KEEP: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Inbox {
     pub fn new(store: Arc<dyn Store>, conversations: ConversationsHandle) -> Self {
         Self {
             store,
             conversations,
+            handed: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// Keeps `messages` in one transaction and returns the new ones, marked durable, in their
-    /// order; redeliveries are dropped and counted. Only after this returns may the edge
-    /// acknowledge the messages to their sender.
+    /// Records that this process hands `id` over; false if it already did.
+    fn mark_handed(&self, id: Uuid) -> bool {
+        let mut handed = self.handed.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if handed.len() >= HANDED_MAX {
+            handed.retain(|_, at| now.duration_since(*at) < HANDED_KEEP);
+        }
+        handed.insert(id, now).is_none()
+    }
+
+    /// Keeps `messages` in one transaction and returns those to hand over, marked durable, in
+    /// their order. Only after this returns may the edge acknowledge the messages to their
+    /// sender.
+    ///
+    /// A redelivery is dropped and counted, unless its entry is neither done nor handed over by
+    /// this process: an earlier process that died between its inbox commit and the sender's
+    /// acknowledgement (its commit may even land after this process replayed the inbox). Such
+    /// an entry is handed over as a replay, skipping the steps already committed.
     pub async fn accept(
         &self,
         source: &str,
@@ -75,18 +100,39 @@ impl Inbox {
         let entries: Vec<InboxEntry> = messages.iter().map(|m| m.to_inbox(source)).collect();
         let fresh = self.store.inbox_accept(&entries).await?;
         let mut accepted = Vec::with_capacity(messages.len());
+        let mut resumed = Vec::new();
         for (mut message, new) in messages.into_iter().zip(fresh) {
             if new {
+                self.mark_handed(message.id);
                 message.durable = Some(Durable::default());
                 accepted.push(message);
-            } else {
-                metrics::counter!(names::INBOX_DUPLICATES_TOTAL, "source" => source.to_owned())
-                    .increment(1);
-                tracing::info!(inbox_id = %message.id, source, "ignored a message delivered twice");
+                continue;
+            }
+            let record = self.store.inbox_entry(message.id).await?;
+            match record {
+                Some(record) if record.done_at.is_none() && self.mark_handed(message.id) => {
+                    tracing::info!(inbox_id = %message.id, source, steps = record.entry.steps,
+                        "resuming a message an earlier process kept and did not finish");
+                    message.durable = Some(Durable {
+                        skip_steps: record.entry.steps,
+                    });
+                    resumed.push(message.id);
+                    accepted.push(message);
+                }
+                _ => {
+                    metrics::counter!(names::INBOX_DUPLICATES_TOTAL, "source" => source.to_owned())
+                        .increment(1);
+                    tracing::info!(inbox_id = %message.id, source, "ignored a message delivered twice");
+                }
             }
         }
+        if !resumed.is_empty() {
+            self.store.inbox_attempted(&resumed).await?;
+            metrics::counter!(names::INBOX_REPLAYED_TOTAL, "source" => source.to_owned())
+                .increment(resumed.len() as u64);
+        }
         metrics::counter!(names::INBOX_ACCEPTED_TOTAL, "source" => source.to_owned())
-            .increment(accepted.len() as u64);
+            .increment((accepted.len() - resumed.len()) as u64);
         Ok(accepted)
     }
 
@@ -126,8 +172,10 @@ impl Inbox {
             for entry in page {
                 match Inbound::from_inbox(&entry, reply.clone()) {
                     Some(message) if entry.attempts < MAX_ATTEMPTS => {
-                        retry.push(entry.id);
-                        messages.push(message);
+                        if self.mark_handed(entry.id) {
+                            retry.push(entry.id);
+                            messages.push(message);
+                        }
                     }
                     readable => {
                         let reason = if readable.is_some() {
@@ -249,4 +297,225 @@ pub enum ReplayError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Submit(#[from] SubmitError),
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::conversation::{Agent, AgentError, TurnContext};
+    use crate::domain::{UserId, WeightLog};
+    use crate::inbound::ChatId;
+    use crate::ports::SystemClock;
+    use crate::root::{Root, RootArgs, RootHandle, RootSettings};
+    use crate::testing::{MemoryStore, RecordingOutbox};
+
+    const WAIT: Duration = Duration::from_secs(10);
+    const PERSON: UserId = UserId(42);
+
+    /// Logs a weight under a fresh id (an effect that is not idempotent by itself), then says
+    /// so: a second handling of the same message would log a second weight.
+    struct WeighingAgent;
+
+    #[async_trait]
+    impl Agent for WeighingAgent {
+        async fn handle(
+            &self,
+            ctx: &mut TurnContext<'_>,
+            inbound: &Inbound,
+        ) -> Result<(), AgentError> {
+            let weight = WeightLog {
+                id: Uuid::now_v7(),
+                user_id: inbound.user,
+                kg: 70.5,
+                logged_at: ctx.now(),
+            };
+            ctx.write(vec![Write::InsertWeight(weight)]).await?;
+            let _ = ctx.reply("Logged 70.5 kg.").await;
+            Ok(())
+        }
+    }
+
+    async fn tree(store: &Arc<MemoryStore>) -> (RootHandle, Inbox) {
+        let root = Root::start(RootArgs {
+            store: store.clone(),
+            agent: Arc::new(WeighingAgent),
+            clock: Arc::new(SystemClock),
+            settings: RootSettings::default(),
+        })
+        .await
+        .expect("the tree starts");
+        let inbox = Inbox::new(store.clone(), root.conversations());
+        (root, inbox)
+    }
+
+    fn message(outbox: &Arc<RecordingOutbox>, update: u128) -> Inbound {
+        let mut message = Inbound::text(PERSON, ChatId(PERSON.0), "70.5 kg", outbox.clone());
+        message.id = Uuid::from_u128(update);
+        message
+    }
+
+    async fn done(store: &MemoryStore, id: Uuid) -> bool {
+        store
+            .wait_until(WAIT, |data| {
+                data.inbox
+                    .iter()
+                    .any(|r| r.entry.id == id && r.done_at.is_some())
+            })
+            .await
+    }
+
+    fn weights(store: &MemoryStore) -> usize {
+        store.with_data(|data| data.weights.len())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_kept_before_a_crash_is_handled_once_after_the_restart() {
+        let store = Arc::new(MemoryStore::new());
+        let outbox = RecordingOutbox::new();
+        let (first, inbox) = tree(&store).await;
+        let kept = inbox
+            .accept(SOURCE_TELEGRAM, vec![message(&outbox, 1)])
+            .await
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].durable.is_some());
+        // The process dies before handing it over.
+        first.shutdown(WAIT).await;
+        assert_eq!(weights(&store), 0);
+
+        let (second, inbox) = tree(&store).await;
+        let reply: Arc<dyn Outbox> = outbox.clone();
+        assert_eq!(inbox.replay(SOURCE_TELEGRAM, reply).await.unwrap(), 1);
+        assert!(done(&store, Uuid::from_u128(1)).await);
+        assert_eq!(weights(&store), 1);
+        assert_eq!(outbox.texts_to(ChatId(PERSON.0)), ["Logged 70.5 kg."]);
+        // Telegram delivering the same update again changes nothing.
+        let again = inbox
+            .accept(SOURCE_TELEGRAM, vec![message(&outbox, 1)])
+            .await
+            .unwrap();
+        assert!(again.is_empty());
+        let reply: Arc<dyn Outbox> = outbox.clone();
+        assert_eq!(inbox.replay(SOURCE_TELEGRAM, reply).await.unwrap(), 0);
+        second.shutdown(WAIT).await;
+        assert_eq!(weights(&store), 1);
+        let record = store.with_data(|data| data.inbox[0].clone());
+        assert_eq!(record.outcome.as_deref(), Some("answered"));
+        assert_eq!(record.replies, ["Logged 70.5 kg."]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replay_skips_the_effects_committed_before_the_crash_and_answers_once() {
+        let store = Arc::new(MemoryStore::new());
+        let outbox = RecordingOutbox::new();
+        let (root, inbox) = tree(&store).await;
+        let id = Uuid::from_u128(2);
+        inbox
+            .accept(SOURCE_TELEGRAM, vec![message(&outbox, 2)])
+            .await
+            .unwrap();
+        // The first handling committed its weight (step 1), then the process died before the
+        // reply and the history.
+        let earlier = WeightLog {
+            id: Uuid::now_v7(),
+            user_id: PERSON,
+            kg: 70.5,
+            logged_at: Utc::now(),
+        };
+        store
+            .apply(&[
+                Write::InsertWeight(earlier),
+                Write::InboxStep { id, step: 1 },
+            ])
+            .await
+            .unwrap();
+        let restarted = Inbox::new(store.clone(), root.conversations());
+        let reply: Arc<dyn Outbox> = outbox.clone();
+        assert_eq!(restarted.replay(SOURCE_TELEGRAM, reply).await.unwrap(), 1);
+        assert!(done(&store, id).await);
+        root.shutdown(WAIT).await;
+        assert_eq!(weights(&store), 1, "the weight is not logged twice");
+        assert_eq!(outbox.texts_to(ChatId(PERSON.0)), ["Logged 70.5 kg."]);
+        assert_eq!(store.with_data(|data| data.inbox[0].entry.attempts), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_kept_message_an_earlier_process_left_unfinished_is_resumed_on_redelivery() {
+        let store = Arc::new(MemoryStore::new());
+        let outbox = RecordingOutbox::new();
+        let (root, dead) = tree(&store).await;
+        // Kept by a process that died before acknowledging it (and after this one replayed).
+        dead.accept(SOURCE_TELEGRAM, vec![message(&outbox, 3)])
+            .await
+            .unwrap();
+        let alive = Inbox::new(store.clone(), root.conversations());
+        let resumed = alive
+            .accept(SOURCE_TELEGRAM, vec![message(&outbox, 3)])
+            .await
+            .unwrap();
+        assert_eq!(resumed.len(), 1, "resumed, not ignored");
+        for message in resumed {
+            alive.hand_over(message).await.unwrap();
+        }
+        assert!(done(&store, Uuid::from_u128(3)).await);
+        // Handed over once by this process: a further redelivery is a duplicate.
+        let again = alive
+            .accept(SOURCE_TELEGRAM, vec![message(&outbox, 3)])
+            .await
+            .unwrap();
+        assert!(again.is_empty());
+        root.shutdown(WAIT).await;
+        assert_eq!(weights(&store), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_that_keeps_killing_the_process_becomes_a_dead_letter() {
+        let store = Arc::new(MemoryStore::new());
+        let outbox = RecordingOutbox::new();
+        let (root, inbox) = tree(&store).await;
+        let id = Uuid::from_u128(4);
+        inbox
+            .accept(SOURCE_TELEGRAM, vec![message(&outbox, 4)])
+            .await
+            .unwrap();
+        for _ in 0..MAX_ATTEMPTS {
+            store.inbox_attempted(&[id]).await.unwrap();
+        }
+        let restarted = Inbox::new(store.clone(), root.conversations());
+        let reply: Arc<dyn Outbox> = outbox.clone();
+        assert_eq!(restarted.replay(SOURCE_TELEGRAM, reply).await.unwrap(), 0);
+        root.shutdown(WAIT).await;
+        assert_eq!(weights(&store), 0);
+        let (record, letters) =
+            store.with_data(|data| (data.inbox[0].clone(), data.dead_letters.len()));
+        assert_eq!(record.outcome.as_deref(), Some("failed"));
+        assert_eq!(letters, 1);
+        assert_eq!(outbox.texts_to(ChatId(PERSON.0)), [APOLOGY]);
+    }
+
+    #[tokio::test]
+    async fn maintenance_prunes_only_old_handled_entries() {
+        let store = MemoryStore::new();
+        let outbox = RecordingOutbox::new();
+        let old = message(&outbox, 5).to_inbox(SOURCE_API);
+        let open = message(&outbox, 6).to_inbox(SOURCE_API);
+        store.inbox_accept(&[old, open]).await.unwrap();
+        let long_ago = Utc::now() - chrono::Duration::days(10);
+        store
+            .apply(&[Write::InboxDone {
+                id: Uuid::from_u128(5),
+                outcome: "answered".into(),
+                replies: Vec::new(),
+                at: long_ago,
+            }])
+            .await
+            .unwrap();
+        maintain(&store, Duration::from_secs(3 * 24 * 3600)).await;
+        let left: Vec<Uuid> =
+            store.with_data(|data| data.inbox.iter().map(|r| r.entry.id).collect());
+        assert_eq!(left, [Uuid::from_u128(6)], "the entry not handled stays");
+        assert_eq!(store.inbox_backlog().await.unwrap().pending, 1);
+    }
 }

@@ -3,6 +3,7 @@
 
 mod agent;
 mod api;
+mod durable;
 mod fakes;
 mod health;
 mod llm;

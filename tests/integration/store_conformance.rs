@@ -16,7 +16,7 @@ use health_actors::domain::{
     Nutrients, NutritionSource, Profile, Reminder, ReminderSchedule, Role, Sex, Streak, User,
     UserId, WeightLog, XpEvent,
 };
-use health_actors::ports::{Store, StoreError, Write};
+use health_actors::ports::{InboxEntry, Store, StoreError, Write};
 use health_agent::store::{self, MigrationReport, StoreConfig};
 use uuid::Uuid;
 
@@ -155,6 +155,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    the_inbox_keeps_accepts_once_steps_ends_and_prunes,
     migrations_apply_once,
     the_vector_mode_is_detected,
     ping_answers,
@@ -378,6 +379,138 @@ fn everything_about(user: i64, base: u128) -> Vec<Write> {
 // ------------------------------------------------------------------------------------------
 // Behaviours
 // ------------------------------------------------------------------------------------------
+
+fn inbox_entry(id: u128, source: &str, user: i64, content: serde_json::Value) -> InboxEntry {
+    InboxEntry {
+        id: Uuid::from_u128(id),
+        source: source.to_owned(),
+        user_id: UserId(user),
+        chat: user,
+        content,
+        photo: None,
+        received_at: at("2026-03-01T08:00:00Z") + Duration::seconds(id as i64),
+        steps: 0,
+        attempts: 0,
+    }
+}
+
+async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
+    let store = &ctx.store;
+    let text = |t: &str| serde_json::json!({"kind": "text", "text": t});
+    let mut photo = inbox_entry(
+        3,
+        "telegram",
+        7,
+        serde_json::json!({"kind": "photo", "caption": "lunch «🍜»"}),
+    );
+    photo.photo = Some(vec![0xff, 0xd8, 0xff, 0x00, 0x01]);
+    let first = vec![
+        inbox_entry(1, "telegram", 7, text("2 eggs")),
+        inbox_entry(2, "api", 8, text("toast")),
+        photo.clone(),
+        // The same id twice in one batch: only the first is new.
+        inbox_entry(1, "telegram", 7, text("2 eggs")),
+    ];
+    assert_eq!(
+        store.inbox_accept(&first).await.unwrap(),
+        [true, true, true, false]
+    );
+    // A redelivery in a later batch, between new ones, keeps the order of the new ones.
+    let second = vec![
+        inbox_entry(4, "telegram", 9, text("an apple")),
+        inbox_entry(3, "telegram", 7, text("different content is not kept")),
+        inbox_entry(5, "telegram", 7, text("a banana")),
+    ];
+    assert_eq!(
+        store.inbox_accept(&second).await.unwrap(),
+        [true, false, true]
+    );
+    let pending = store.inbox_pending("telegram", 10).await.unwrap();
+    let ids: Vec<u128> = pending.iter().map(|e| e.id.as_u128()).collect();
+    assert_eq!(ids, [1, 3, 4, 5], "in the order accepted, telegram only");
+    assert_eq!(
+        pending[1], photo,
+        "the photo and its caption come back whole"
+    );
+    assert_eq!(store.inbox_pending("telegram", 2).await.unwrap().len(), 2);
+    let backlog = store.inbox_backlog().await.unwrap();
+    assert_eq!(backlog.pending, 5);
+    assert_eq!(backlog.oldest, Some(first[0].received_at));
+
+    // Steps only grow; attempts count; the first end is the end.
+    let one = Uuid::from_u128(1);
+    apply(
+        &ctx,
+        &[
+            Write::InboxStep { id: one, step: 2 },
+            Write::InboxStep { id: one, step: 1 },
+        ],
+    )
+    .await;
+    store
+        .inbox_attempted(&[one, Uuid::from_u128(4)])
+        .await
+        .unwrap();
+    let done_at = at("2026-03-01T09:00:00Z");
+    apply(
+        &ctx,
+        &[
+            Write::InboxDone {
+                id: one,
+                outcome: "answered".into(),
+                replies: vec!["Logged 2 eggs: 143 kcal.".into(), "«ok» 🍳".into()],
+                at: done_at,
+            },
+            Write::InboxDone {
+                id: one,
+                outcome: "failed".into(),
+                replies: Vec::new(),
+                at: done_at + Duration::hours(1),
+            },
+        ],
+    )
+    .await;
+    let record = store.inbox_entry(one).await.unwrap().expect("kept");
+    assert_eq!(record.entry.steps, 2);
+    assert_eq!(record.entry.attempts, 1);
+    assert_eq!(record.done_at, Some(done_at));
+    assert_eq!(record.outcome.as_deref(), Some("answered"));
+    assert_eq!(record.replies, ["Logged 2 eggs: 143 kcal.", "«ok» 🍳"]);
+    let ids: Vec<u128> = store
+        .inbox_pending("telegram", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id.as_u128())
+        .collect();
+    assert_eq!(ids, [3, 4, 5], "a done entry is not pending");
+    assert!(store
+        .inbox_entry(Uuid::from_u128(99))
+        .await
+        .unwrap()
+        .is_none());
+
+    // Pruning deletes only entries done before the cut; deleting a person deletes theirs.
+    assert_eq!(store.inbox_prune(done_at).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .inbox_prune(done_at + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.inbox_entry(one).await.unwrap().is_none());
+    store.delete_user(UserId(7)).await.unwrap();
+    let ids: Vec<u128> = store
+        .inbox_pending("telegram", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id.as_u128())
+        .collect();
+    assert_eq!(ids, [4]);
+    assert_eq!(store.inbox_backlog().await.unwrap().pending, 2);
+}
 
 async fn migrations_apply_once(ctx: Ctx) {
     let expected = migration_names(ctx.backend);

@@ -50,6 +50,8 @@ pub struct FakeTelegramState {
     updates: Mutex<Vec<Value>>,
     update_arrived: Notify,
     next_update: AtomicI64,
+    /// The offset the bot last asked with: updates below it are confirmed.
+    pub confirmed: AtomicI64,
     next_message: AtomicI64,
     pub sent: Mutex<Vec<Sent>>,
     pub sent_changed: Notify,
@@ -363,7 +365,16 @@ async fn answer(
         | "sendChatAction"
         | "answerCallbackQuery" => ok(json!(true)),
         "getUpdates" => {
-            let offset = params["offset"].as_i64().unwrap_or(0);
+            // As Telegram does: asking with an offset confirms every update before it, and
+            // confirmed updates are never sent again; without one, the first unconfirmed come.
+            let confirmed = match params["offset"].as_i64() {
+                Some(offset) => state
+                    .confirmed
+                    .fetch_max(offset, Ordering::SeqCst)
+                    .max(offset),
+                None => state.confirmed.load(Ordering::SeqCst),
+            };
+            let limit = params["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
             // Long polling, but short: a stopping bot is not kept waiting.
             let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
             loop {
@@ -373,7 +384,8 @@ async fn answer(
                     .lock()
                     .unwrap()
                     .iter()
-                    .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset)
+                    .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= confirmed)
+                    .take(limit)
                     .cloned()
                     .collect();
                 if !pending.is_empty() {
