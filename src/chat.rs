@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use health_actors::conversation::{ConversationsHandle, TurnOutcome};
 use health_actors::domain::UserId;
 use health_actors::inbound::{ChatId, Inbound, InboundContent, MessageId};
+use health_actors::inbox::{Inbox, SOURCE_CHAT};
 use health_actors::ports::{Button, Outbox, OutboxError, SentMessage};
 use tokio::io::AsyncBufReadExt;
 
@@ -157,8 +158,11 @@ pub fn line_to_content(line: &str) -> Option<InboundContent> {
 }
 
 /// Reads lines until the end of input, handing each to the conversation of `user` and waiting
-/// for its answer before reading the next.
+/// for its answer before reading the next. Each line is kept in the inbox first, like a
+/// Telegram message: lines an earlier `chat` accepted and did not finish (it was killed) are
+/// answered first.
 pub async fn run(
+    inbox: Inbox,
     conversations: ConversationsHandle,
     user: UserId,
     files_dir: PathBuf,
@@ -166,6 +170,20 @@ pub async fn run(
     let interactive = std::io::stdin().is_terminal();
     let outbox: Arc<dyn Outbox> = Arc::new(TerminalOutbox::new(files_dir));
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    match inbox.pending(SOURCE_CHAT, outbox.clone()).await {
+        Ok(earlier) => {
+            if !earlier.is_empty() {
+                eprintln!(
+                    "Answering {} line(s) from an earlier session that was interrupted.",
+                    earlier.len()
+                );
+            }
+            for inbound in earlier {
+                wait_for_turn(&conversations, inbound).await;
+            }
+        }
+        Err(error) => eprintln!("Could not read the lines kept from an earlier session: {error}"),
+    }
     if interactive {
         println!(
             "Talking to health-agent as user {user}. Type what you ate, or /help. Ctrl-D ends.\n"
@@ -183,18 +201,37 @@ pub async fn run(
             continue;
         };
         let inbound = Inbound::new(user, ChatId(user.0), content, outbox.clone());
-        match conversations.submit_and_wait(inbound, TURN_TIMEOUT).await {
-            Ok(
-                TurnOutcome::Answered
-                | TurnOutcome::Busy
-                | TurnOutcome::Failed
-                | TurnOutcome::Unavailable,
-            ) => {}
-            Ok(TurnOutcome::ShuttingDown) => break,
-            Err(error) => eprintln!("{error}"),
+        let kept = match inbox.accept(SOURCE_CHAT, vec![inbound]).await {
+            Ok(kept) => kept,
+            Err(error) => {
+                eprintln!("That line could not be saved, so it was not sent: {error}");
+                continue;
+            }
+        };
+        for inbound in kept {
+            if !wait_for_turn(&conversations, inbound).await {
+                return Ok(());
+            }
         }
     }
     Ok(())
+}
+
+/// Hands a kept line over and waits for its answer; false when the assistant is stopping.
+async fn wait_for_turn(conversations: &ConversationsHandle, inbound: Inbound) -> bool {
+    match conversations.submit_and_wait(inbound, TURN_TIMEOUT).await {
+        Ok(
+            TurnOutcome::Answered
+            | TurnOutcome::Busy
+            | TurnOutcome::Failed
+            | TurnOutcome::Unavailable,
+        ) => true,
+        Ok(TurnOutcome::ShuttingDown) => false,
+        Err(error) => {
+            eprintln!("{error}");
+            true
+        }
+    }
 }
 
 #[cfg(test)]

@@ -115,7 +115,8 @@ fn main() -> ExitCode {
             Command::Chat { user } => {
                 let core = Core::start(&settings).await?;
                 let files_dir = settings.data_dir.join("exports");
-                let outcome = chat::run(core.conversations(), UserId(user), files_dir).await;
+                let outcome =
+                    chat::run(core.inbox(), core.conversations(), UserId(user), files_dir).await;
                 core.shutdown().await;
                 Ok(outcome?)
             }

@@ -206,6 +206,7 @@ impl Application {
                 core.engine.clone(),
                 &settings.http,
             )
+            .with_inbox(core.inbox())
         });
         let http_state = HttpState {
             store: store.clone(),
@@ -283,6 +284,19 @@ impl Application {
             })
             .run();
         let server = tokio::spawn(server);
+        if settings.run_mode.runs_api() {
+            // Chat messages a killed process kept and did not finish: handled now; their answer
+            // is stored for the client's retry with the same Idempotency-Key.
+            match http::api::replay_kept_messages(&core.inbox()).await {
+                Ok(0) => {}
+                Ok(count) => {
+                    tracing::info!(count, "handled API chat messages kept before the restart")
+                }
+                Err(error) => {
+                    tracing::error!(%error, "could not hand over the API chat messages kept before the restart")
+                }
+            }
+        }
         let bot = match telegram {
             Some(bot) => match bot.start().await {
                 Ok(running) => Some(running),

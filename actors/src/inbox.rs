@@ -201,6 +201,11 @@ impl Inbox {
         Ok(messages)
     }
 
+    /// One entry, done or not.
+    pub async fn entry(&self, id: Uuid) -> Result<Option<crate::ports::InboxRecord>, StoreError> {
+        self.store.inbox_entry(id).await
+    }
+
     /// [`Inbox::pending`], each handed over in order. Returns how many were.
     pub async fn replay(&self, source: &str, reply: Arc<dyn Outbox>) -> Result<usize, ReplayError> {
         let messages = self.pending(source, reply).await?;

@@ -246,3 +246,119 @@ async fn fifty_people_twenty_meals_three_kills_every_meal_once_in_order() {
         );
     }
 }
+
+/// `POST /api/v1/chat` goes through the same inbox: a message a killed process kept is handled
+/// at the next start, and a retry with the same `Idempotency-Key` after a restart gets the
+/// stored answer instead of a second handling.
+#[tokio::test]
+async fn api_chat_messages_survive_a_restart_and_a_retry_gets_the_stored_answer() {
+    use health_actors::domain::UserId;
+    use serde_json::{json, Value};
+
+    use crate::support::app::spawn_app;
+
+    const ADMIN: &str = "admin-key-for-durable-tests";
+    let Some(server) = database_url("TEST_DATABASE_URL") else {
+        return;
+    };
+    let database = TestDatabase::create(&server).await.unwrap();
+    let vars = [
+        ("RUN_MODE", "api"),
+        ("API_KEYS", ADMIN),
+        ("DATABASE_URL", database.url()),
+    ];
+    let chat = |app: &crate::support::app::TestApp, key: &str, message: &str| {
+        app.client
+            .post(app.url("/api/v1/chat"))
+            .bearer_auth(ADMIN)
+            .header("idempotency-key", key)
+            .json(&json!({"user_id": 5, "message": message}))
+            .send()
+    };
+
+    let first_app = spawn_app(&vars).await;
+    let created = first_app
+        .client
+        .post(first_app.url("/api/v1/users"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"id": 5, "timezone": "Europe/Paris"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let eggs = chat(&first_app, "meal-1", "2 eggs").await.unwrap();
+    assert_eq!(eggs.status(), 200);
+    let eggs: Value = eggs.json().await.unwrap();
+    assert!(eggs["saved"]["food_entry"].is_object(), "{eggs}");
+    first_app.stop().await.unwrap();
+
+    // A process that kept "a banana" (key meal-2) and was killed before handling it.
+    let (client, connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let banana_id = health_agent::http::api::idempotent_message_id(UserId(5), "meal-2");
+    client
+        .execute(
+            "INSERT INTO inbox (id, source, user_id, chat_id, content, received_at) \
+             VALUES ($1, 'api', 5, 5, $2, now())",
+            &[&banana_id, &json!({"kind": "text", "text": "a banana"})],
+        )
+        .await
+        .unwrap();
+
+    let second_app = spawn_app(&vars).await;
+    // Handled at start, before any retry.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut handled = false;
+    while Instant::now() < deadline && !handled {
+        handled = client
+            .query_one(
+                "SELECT done_at IS NOT NULL FROM inbox WHERE id = $1",
+                &[&banana_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(handled, "the kept message is handled after the restart");
+    let banana = chat(&second_app, "meal-2", "a banana").await.unwrap();
+    assert_eq!(banana.status(), 200);
+    assert_eq!(banana.headers()["idempotent-replay"], "true");
+    let banana: Value = banana.json().await.unwrap();
+    assert!(
+        banana["replies"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("banana"),
+        "{banana}"
+    );
+    assert!(banana["saved"]["food_entry"].is_object(), "{banana}");
+    // The first message's retry after the restart: the same answer, nothing saved twice.
+    let again = chat(&second_app, "meal-1", "2 eggs").await.unwrap();
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    // The stored answer keeps what was said (buttons belong to the first answer only).
+    let texts = |answer: &Value| -> Vec<String> {
+        answer["replies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|reply| reply["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(texts(&again), texts(&eggs));
+    assert_eq!(again["saved"], eggs["saved"]);
+    let conflict = chat(&second_app, "meal-1", "a pizza").await.unwrap();
+    assert_eq!(conflict.status(), 409);
+    let entries: i64 = client
+        .query_one("SELECT count(*) FROM food_entries WHERE user_id = 5", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(entries, 2, "2 eggs and a banana, once each");
+    second_app.stop().await.unwrap();
+    drop(client);
+    database.drop_database().await;
+}

@@ -5,7 +5,10 @@
 //! instead of a chat. With an `Idempotency-Key` header, the message's id is derived from
 //! `(user, key)`: the offline agent derives its rows' ids from the message id, so a retry after a
 //! lost answer never logs the meal twice, and a retry within [`IDEMPOTENCY_TTL`] gets the first
-//! answer back without running the turn again (concurrent retries wait for the first).
+//! answer back without running the turn again (concurrent retries wait for the first). Every
+//! message is kept in the inbox before it is handled, like a Telegram update: a message whose
+//! handling was cut by a restart is handled after it, and a retry with the same key after a
+//! restart gets the stored answer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,6 +19,7 @@ use async_trait::async_trait;
 use health_actors::conversation::TurnOutcome;
 use health_actors::domain::UserId;
 use health_actors::inbound::{ChatId, Inbound, InboundContent, MessageId};
+use health_actors::inbox::SOURCE_API;
 use health_actors::ports::{Button, Outbox, OutboxError, SentMessage};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
@@ -90,7 +94,7 @@ async fn handle(
         return Ok(json_reply(StatusCode::OK, &response));
     };
     let key = check_idempotency_key(&key)?;
-    let message_id = Uuid::new_v5(&MESSAGE_NAMESPACE, format!("{}:{key}", user.0).as_bytes());
+    let message_id = idempotent_message_id(user, key);
     let fingerprint = fingerprint(&message);
     let slot = state.idempotency.slot(message_id);
     let stored = slot
@@ -115,6 +119,12 @@ async fn handle(
     Ok(reply)
 }
 
+/// The id of the message `user` sends with `Idempotency-Key: key`: the same on every process,
+/// so the inbox recognises a retry after a restart.
+pub fn idempotent_message_id(user: UserId, key: &str) -> Uuid {
+    Uuid::new_v5(&MESSAGE_NAMESPACE, format!("{}:{key}", user.0).as_bytes())
+}
+
 fn check_idempotency_key(key: &str) -> Result<&str, ApiError> {
     let valid = (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
     if valid {
@@ -131,7 +141,9 @@ fn fingerprint(message: &str) -> [u8; 32] {
     Sha256::digest(message.as_bytes()).into()
 }
 
-/// Submits the message and waits for its turn; the answer is what the outbox collected.
+/// Keeps the message in the inbox, submits it and waits for its turn; the answer is what the
+/// outbox collected. A message the inbox already holds (the same `Idempotency-Key` sent to an
+/// earlier process) is not handled again: its stored answer is returned.
 async fn run_turn(
     state: &ApiState,
     user: UserId,
@@ -142,10 +154,18 @@ async fn run_turn(
     let mut inbound = Inbound::new(
         user,
         ChatId(user.0),
-        InboundContent::Text(message),
+        InboundContent::Text(message.clone()),
         outbox.clone(),
     );
     inbound.id = message_id;
+    let kept = state
+        .inbox
+        .accept(SOURCE_API, vec![inbound])
+        .await
+        .map_err(ApiError::store)?;
+    let Some(inbound) = kept.into_iter().next() else {
+        return stored_answer(state, user, message_id, &message).await;
+    };
     let outcome = state
         .conversations
         .submit_and_wait(inbound, CHAT_TIMEOUT)
@@ -166,10 +186,56 @@ async fn run_turn(
         }
         TurnOutcome::ShuttingDown => {
             return Err(ApiError::Unavailable(
-                "The assistant is restarting and did not get to this message. Please send it again in a minute.".into(),
+                "The assistant is restarting; this message is kept and will be handled after the restart. Send the same request with the same Idempotency-Key later to get its answer.".into(),
             ))
         }
     }
+    let replies = outbox.take();
+    answer_with(state, user, message_id, replies).await
+}
+
+/// The answer of a message the inbox held already.
+async fn stored_answer(
+    state: &ApiState,
+    user: UserId,
+    message_id: Uuid,
+    message: &str,
+) -> Result<ChatResponse, ApiError> {
+    let record = state
+        .inbox
+        .entry(message_id)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or(ApiError::Internal)?;
+    let same_message = record.entry.user_id == user
+        && record.entry.content.get("text").and_then(|t| t.as_str()) == Some(message);
+    if !same_message {
+        return Err(ApiError::Conflict(
+            "This Idempotency-Key was already used with a different message; use a new key for a new message.".into(),
+        ));
+    }
+    if record.done_at.is_none() {
+        return Err(ApiError::Conflict(
+            "This message is still being handled; send the same request again in a moment to get its answer.".into(),
+        ));
+    }
+    let replies = record
+        .replies
+        .into_iter()
+        .map(|text| ChatReply {
+            text,
+            buttons: Vec::new(),
+        })
+        .collect();
+    answer_with(state, user, message_id, replies).await
+}
+
+async fn answer_with(
+    state: &ApiState,
+    user: UserId,
+    message_id: Uuid,
+    replies: Vec<ChatReply>,
+) -> Result<ChatResponse, ApiError> {
     let food_entry = state
         .store
         .food_entry(user, crate::llm::offline::entry_id_for(message_id))
@@ -177,11 +243,21 @@ async fn run_turn(
         .map_err(ApiError::store)?;
     Ok(ChatResponse {
         message_id,
-        replies: outbox.take(),
+        replies,
         saved: ChatSaved {
             food_entry: food_entry.as_ref().map(FoodEntryBody::from),
         },
     })
+}
+
+/// Hands over the chat messages kept before a restart and not finished; their answers go to
+/// the inbox (and the history), where a retry finds them. Returns how many.
+pub async fn replay_kept_messages(
+    inbox: &health_actors::inbox::Inbox,
+) -> Result<usize, health_actors::inbox::ReplayError> {
+    inbox
+        .replay(SOURCE_API, Arc::new(CollectingOutbox::default()))
+        .await
 }
 
 /// A finished answer kept for its `Idempotency-Key`.

@@ -29,6 +29,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 pub use self::auth::{Authenticator, Caller, RateLimits};
+pub use self::chat::{idempotent_message_id, replay_kept_messages};
 use self::error::respond;
 pub use self::error::ApiError;
 use crate::nutrition::engine::NutritionEngine;
@@ -50,6 +51,8 @@ pub struct ApiState {
     pub auth: Arc<Authenticator>,
     pub limits: Arc<RateLimits>,
     pub idempotency: Arc<chat::IdempotencyCache>,
+    /// Where chat messages are kept before they are handled (see [`ApiState::with_inbox`]).
+    pub inbox: health_actors::inbox::Inbox,
 }
 
 impl ApiState {
@@ -60,6 +63,7 @@ impl ApiState {
         engine: Arc<NutritionEngine>,
         settings: &crate::config::HttpSettings,
     ) -> Self {
+        let inbox = health_actors::inbox::Inbox::new(store.clone(), conversations.clone());
         Self {
             auth: Arc::new(Authenticator::new(settings.api_keys.clone(), store.clone())),
             store,
@@ -68,7 +72,15 @@ impl ApiState {
             engine,
             limits: Arc::new(RateLimits::per_minute(settings.api_rate_limit_per_minute)),
             idempotency: Arc::new(chat::IdempotencyCache::default()),
+            inbox,
         }
+    }
+
+    /// Uses the process's one inbox (shared with the other edges, so that a message is handed
+    /// over once).
+    pub fn with_inbox(mut self, inbox: health_actors::inbox::Inbox) -> Self {
+        self.inbox = inbox;
+        self
     }
 
     /// Loads the user or answers 404.
