@@ -136,6 +136,9 @@ async fn turn(state: &mut ConversationState, inbound: &Inbound) -> Result<(), Ag
     if let Some(unconfirmed) = state.unconfirmed.take() {
         await_commit(&shared, state.user, unconfirmed).await;
     }
+    if state.mailbox.take_stale() {
+        state.context = None;
+    }
     if state.context.is_none() {
         let (context, unconfirmed) = load_context(&shared, state.user).await?;
         state.context = Some(Box::new(context));

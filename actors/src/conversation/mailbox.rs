@@ -44,6 +44,8 @@ struct Inner {
     scheduled: bool,
     /// The "one moment" notice was sent during the current turn (one per turn is enough).
     busy_notified: bool,
+    /// The person's stored data changed outside the conversation: reload before the next turn.
+    stale: bool,
     last_active: Instant,
 }
 
@@ -65,6 +67,7 @@ impl UserMailbox {
                 in_flight: None,
                 scheduled: false,
                 busy_notified: false,
+                stale: false,
                 last_active: Instant::now(),
             }),
         })
@@ -158,6 +161,16 @@ impl UserMailbox {
             && inner.in_flight.is_none()
             && !inner.scheduled
             && now.saturating_duration_since(inner.last_active) >= idle
+    }
+
+    /// The person's stored data changed elsewhere (the HTTP API): the next turn reloads it.
+    pub fn mark_stale(&self) {
+        self.lock().stale = true;
+    }
+
+    /// Whether the data changed since the last call.
+    pub fn take_stale(&self) -> bool {
+        std::mem::take(&mut self.lock().stale)
     }
 
     pub fn depth(&self) -> usize {

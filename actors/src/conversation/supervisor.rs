@@ -48,6 +48,8 @@ use crate::ports::{Clock, Outbox, Store, Write};
 pub enum SupervisorMsg {
     /// A message from a person, to hand to their actor.
     Route(Routed),
+    /// The person's stored data changed outside their conversation: reload it next turn.
+    Refresh(UserId),
     /// Periodic: passivate idle actors, forget expired cool-offs, reap side tasks.
     Sweep,
     Stats(RpcReplyPort<ConversationStats>),
@@ -160,6 +162,13 @@ impl ConversationsHandle {
         self.actor
             .cast(SupervisorMsg::Route(routed))
             .map_err(|_| SubmitError::Stopped)
+    }
+
+    /// Tells the person's conversation (if one is running) that their profile, goals or other
+    /// stored data changed elsewhere, such as through the HTTP API: its next turn reads them
+    /// again instead of using what it loaded earlier.
+    pub fn refresh(&self, user: UserId) {
+        let _ = self.actor.cast(SupervisorMsg::Refresh(user));
     }
 
     pub async fn stats(&self) -> Result<ConversationStats, SubmitError> {
@@ -290,6 +299,11 @@ impl Actor for ConversationSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMsg::Route(routed) => route(&myself, state, routed).await,
+            SupervisorMsg::Refresh(user) => {
+                if let Some(entry) = state.users.get(&user) {
+                    entry.mailbox.mark_stale();
+                }
+            }
             SupervisorMsg::Sweep => sweep(state),
             SupervisorMsg::Stats(reply) => {
                 let _ = reply.send(stats(state));
@@ -1048,6 +1062,72 @@ mod tests {
         );
         assert!(!texts.iter().any(|t| t.contains("three")));
         tree.root.shutdown(WAIT).await;
+    }
+
+    /// Answers with the person's time zone; the first message waits for a signal.
+    struct TimeZoneAgent {
+        release: tokio::sync::Notify,
+        started: tokio::sync::Notify,
+    }
+
+    #[async_trait::async_trait]
+    impl Agent for TimeZoneAgent {
+        async fn handle(
+            &self,
+            ctx: &mut crate::conversation::TurnContext<'_>,
+            inbound: &Inbound,
+        ) -> Result<(), crate::conversation::AgentError> {
+            if inbound.content.to_history_text() == "wait" {
+                self.started.notify_one();
+                self.release.notified().await;
+            }
+            let zone = ctx.user().timezone.clone();
+            let _ = ctx.reply(zone).await;
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_made_elsewhere_is_seen_by_the_next_turn() {
+        let store = Arc::new(MemoryStore::new());
+        let person = crate::domain::User::new(UserId(3), chrono::Utc::now());
+        store.apply(&[Write::UpsertUser(person)]).await.unwrap();
+        let outbox = RecordingOutbox::new();
+        let agent = Arc::new(TimeZoneAgent {
+            release: tokio::sync::Notify::new(),
+            started: tokio::sync::Notify::new(),
+        });
+        let root = Root::start(RootArgs {
+            store: store.clone(),
+            agent: agent.clone(),
+            clock: Arc::new(SystemClock),
+            settings: RootSettings::default(),
+        })
+        .await
+        .expect("the tree starts");
+        let handle = root.conversations();
+        let started = agent.started.notified();
+        handle
+            .submit(Inbound::text(UserId(3), ChatId(3), "wait", outbox.clone()))
+            .await
+            .unwrap();
+        started.await;
+        // While the first turn runs (the person's data loaded), the API changes the time zone.
+        let mut user = store.user(UserId(3)).await.unwrap().expect("stored");
+        user.timezone = "Europe/Paris".into();
+        store.apply(&[Write::UpsertUser(user)]).await.unwrap();
+        handle.refresh(UserId(3));
+        let next = Inbound::text(UserId(3), ChatId(3), "and now?", outbox.clone());
+        let answered = handle.submit_and_wait(next, WAIT);
+        agent.release.notify_one();
+        assert_eq!(answered.await, Ok(TurnOutcome::Answered));
+        let texts = outbox.texts_to(ChatId(3));
+        assert_eq!(
+            texts.last().map(String::as_str),
+            Some("Europe/Paris"),
+            "{texts:?}"
+        );
+        root.shutdown(WAIT).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -184,6 +184,7 @@ pub(super) async fn create_user(
         .write(vec![Write::UpsertUser(user.clone())])
         .await
         .map_err(ApiError::persist)?;
+    state.conversations.refresh(user.id);
     let mut reply = json_reply(StatusCode::CREATED, &UserBody::from(&user));
     if let Ok(location) = warp::http::HeaderValue::from_str(&format!("/api/v1/users/{id}")) {
         reply.headers_mut().insert("location", location);
@@ -269,6 +270,7 @@ pub(super) async fn delete_user(
         .await
         .map_err(ApiError::store)?
     {
+        state.conversations.refresh(user);
         tracing::info!(user_id = %user, "user deleted through the API");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -372,6 +374,7 @@ pub(super) async fn patch_profile(
         .write(vec![Write::UpsertUser(user.clone())])
         .await
         .map_err(ApiError::persist)?;
+    state.conversations.refresh(user.id);
     Ok(warp::reply::json(&ProfileBody::of(&user)))
 }
 
@@ -420,6 +423,7 @@ pub(super) async fn patch_goals(
         .write(vec![Write::UpsertUser(user.clone())])
         .await
         .map_err(ApiError::persist)?;
+    state.conversations.refresh(user.id);
     Ok(warp::reply::json(&GoalsBody::from(&user.goals)))
 }
 
