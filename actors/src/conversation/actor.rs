@@ -111,7 +111,8 @@ async fn run_next_turn(
         return Ok(());
     };
     let limit = state.shared.settings.turn_timeout;
-    match tokio::time::timeout(limit, turn(state, &inbound)).await {
+    let (outbox, chat) = (inbound.reply.clone(), inbound.chat);
+    match tokio::time::timeout(limit, with_typing(turn(state, &inbound), outbox, chat)).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => return Err(Box::new(TurnFailure(error.to_string()))),
         Err(_) => {
@@ -128,6 +129,32 @@ async fn run_next_turn(
         state.context = None;
     }
     Ok(())
+}
+
+/// "typing..." lasts about five seconds on Telegram: a turn longer than [`TYPING_REFRESH`]
+/// shows it again every [`TYPING_REFRESH`] until it ends. A short turn costs nothing.
+const TYPING_REFRESH: std::time::Duration = std::time::Duration::from_millis(4500);
+
+async fn with_typing<T>(
+    turn: impl std::future::Future<Output = T>,
+    outbox: Arc<dyn crate::ports::Outbox>,
+    chat: crate::inbound::ChatId,
+) -> T {
+    tokio::pin!(turn);
+    loop {
+        tokio::select! {
+            done = &mut turn => return done,
+            () = tokio::time::sleep(TYPING_REFRESH) => {
+                let outbox = outbox.clone();
+                // Not awaited here: a slow messaging service never slows the turn down.
+                tokio::spawn(async move {
+                    if let Err(error) = outbox.typing(chat).await {
+                        super::agent::count_outbox_error("typing", &error);
+                    }
+                });
+            }
+        }
+    }
 }
 
 /// One turn: context, agent, history.

@@ -1130,6 +1130,57 @@ mod tests {
         root.shutdown(WAIT).await;
     }
 
+    /// Takes `seconds` to answer.
+    struct SlowAgent {
+        seconds: u64,
+    }
+
+    #[async_trait::async_trait]
+    impl Agent for SlowAgent {
+        async fn handle(
+            &self,
+            ctx: &mut crate::conversation::TurnContext<'_>,
+            _inbound: &Inbound,
+        ) -> Result<(), crate::conversation::AgentError> {
+            tokio::time::sleep(Duration::from_secs(self.seconds)).await;
+            let _ = ctx.reply("done").await;
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_turn_keeps_showing_typing_and_a_short_one_does_not() {
+        let outbox = RecordingOutbox::new();
+        let typing = |outbox: &RecordingOutbox| {
+            outbox
+                .sent()
+                .iter()
+                .filter(|sent| matches!(sent, crate::testing::Sent::Typing { .. }))
+                .count()
+        };
+        for (seconds, expected) in [(1, 0), (20, 4)] {
+            let root = Root::start(RootArgs {
+                store: Arc::new(MemoryStore::new()),
+                agent: Arc::new(SlowAgent { seconds }),
+                clock: Arc::new(SystemClock),
+                settings: RootSettings::default(),
+            })
+            .await
+            .expect("the tree starts");
+            let before = typing(&outbox);
+            let message = Inbound::text(UserId(4), ChatId(4), "hello", outbox.clone());
+            let outcome = root
+                .conversations()
+                .submit_and_wait(message, WAIT * 10)
+                .await;
+            assert_eq!(outcome, Ok(TurnOutcome::Answered));
+            tokio::task::yield_now().await;
+            // 20 s of work: "typing..." again at 4.5, 9, 13.5 and 18 s.
+            assert_eq!(typing(&outbox) - before, expected, "a {seconds} s turn");
+            root.shutdown(WAIT).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_outbox_failure_does_not_stop_the_conversation() {
         let tree = start(ConversationSettings::default()).await;
