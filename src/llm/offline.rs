@@ -994,7 +994,8 @@ async fn button(ctx: &mut TurnContext<'_>, data: &str) -> Result<(), AgentError>
         let user_id = ctx.user().id;
         ctx.store().delete_user(user_id).await?;
         tracing::info!(user_id = %user_id, "deleted everything about a person at their request");
-        // Sent without recording it: the history of this turn must not bring the person back.
+        // The history of this turn must not bring the person back.
+        ctx.forget_this_turn();
         let _ = ctx.outbox().send_text(ctx.chat(), FORGOTTEN).await;
         return Ok(());
     }

@@ -185,6 +185,7 @@ async fn turn(state: &mut ConversationState, inbound: &Inbound) -> Result<(), Ag
         chat: inbound.chat,
         clock: shared.clock.as_ref(),
         replies: Vec::new(),
+        keep_history: true,
         inbox: inbound.durable.map(|durable| InboxTurn {
             id: inbound.id,
             skip: durable.skip_steps,
@@ -193,6 +194,13 @@ async fn turn(state: &mut ConversationState, inbound: &Inbound) -> Result<(), Ag
     };
     shared.agent.handle(&mut ctx, inbound).await?;
     let replies = std::mem::take(&mut ctx.replies);
+    let keep_history = ctx.keep_history;
+    if !keep_history {
+        // The person was deleted: nothing of this turn may bring them back.
+        context.history.clear();
+        mark_done_without_history(&shared, inbound).await;
+        return Ok(());
+    }
     if let Some(unconfirmed) = record_history(&shared, context, inbound, replies).await {
         state.unconfirmed = Some(unconfirmed);
     }
@@ -235,6 +243,22 @@ async fn load_context(
         .recent_messages(user_id, shared.settings.history_limit)
         .await?;
     Ok((Context { user, history }, None))
+}
+
+/// Marks a kept message done when its turn leaves no history.
+async fn mark_done_without_history(shared: &Shared, inbound: &Inbound) {
+    if inbound.durable.is_none() {
+        return;
+    }
+    let done = Write::InboxDone {
+        id: inbound.id,
+        outcome: "answered".into(),
+        replies: Vec::new(),
+        at: shared.clock.now(),
+    };
+    if let Err(error) = shared.persistence.enqueue(vec![done]).await {
+        tracing::warn!(user_id = %inbound.user, %error, "an inbox entry could not be marked done");
+    }
 }
 
 /// Queues the person's message and the answers for writing and returns the commit

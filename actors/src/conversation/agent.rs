@@ -52,6 +52,9 @@ pub struct TurnContext<'a> {
     pub(crate) clock: &'a dyn Clock,
     /// Texts sent to the person during the turn, recorded as assistant messages at its end.
     pub(crate) replies: Vec<String>,
+    /// Whether the turn is recorded in the conversation history (see
+    /// [`TurnContext::forget_this_turn`]).
+    pub(crate) keep_history: bool,
     /// Set when the message is kept in the inbox.
     pub(crate) inbox: Option<InboxTurn>,
 }
@@ -154,6 +157,12 @@ impl<'a> TurnContext<'a> {
         if let Err(error) = self.outbox.typing(self.chat).await {
             count_outbox_error("typing", &error);
         }
+    }
+
+    /// Keeps this turn (the person's message and the answers) out of the history: for a turn
+    /// that deleted the person, whom a history row would bring back.
+    pub fn forget_this_turn(&mut self) {
+        self.keep_history = false;
     }
 
     /// Records `text` as said by the assistant without sending it (e.g. the caption of a chart
