@@ -475,6 +475,27 @@ pub struct DeadLetter {
     pub created_at: DateTime<Utc>,
 }
 
+/// What one vision agent estimated for one item of a photo entry, and the person's correction of
+/// it once they make one. The per-user calibration of each agent's bias is learned from the
+/// corrected rows (see [`crate::consensus::calibration`]). Kept when the entry is removed (what a
+/// correction taught stays learned); deleted with the person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisionEstimate {
+    pub entry_id: Uuid,
+    /// The item's name as saved in the entry (the consensus name).
+    pub item: String,
+    /// `provider:model`.
+    pub agent: String,
+    pub user_id: UserId,
+    /// What the agent said, before any calibration.
+    pub grams: f64,
+    pub kcal: f64,
+    /// The grams the person said it was; `Some(0.0)` when the item was not there at all.
+    pub corrected_grams: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub corrected_at: Option<DateTime<Utc>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     Achievement, ConversationMessage, DeadLetter, FoodEntry, Memory, Reminder, ScoredMemory,
-    Streak, User, UserId, WeightLog, XpEvent,
+    Streak, User, UserId, VisionEstimate, WeightLog, XpEvent,
 };
 
 /// Why the store could not do what was asked. Callers branch on `Unavailable` (retry later) versus
@@ -227,6 +227,37 @@ pub trait Store: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Inserts or replaces (on entry, item and agent) what the vision agents estimated for the
+    /// items of a photo entry, and later the person's correction of them. Written directly, not
+    /// through the persistence actor: it is learning data beside the entry (the entry itself is
+    /// committed first), and losing it costs only calibration. Stores that keep none refuse.
+    async fn save_vision_estimates(&self, estimates: &[VisionEstimate]) -> Result<(), StoreError> {
+        let _ = estimates;
+        Err(StoreError::Rejected(
+            "this store does not keep vision estimates".into(),
+        ))
+    }
+
+    /// What the vision agents estimated for the items of one entry of the person.
+    async fn vision_estimates(
+        &self,
+        user: UserId,
+        entry_id: Uuid,
+    ) -> Result<Vec<VisionEstimate>, StoreError> {
+        let _ = (user, entry_id);
+        Ok(Vec::new())
+    }
+
+    /// The person's `limit` most recently corrected vision estimates, newest first: the track
+    /// record each agent is calibrated from.
+    async fn corrected_vision_estimates(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<VisionEstimate>, StoreError> {
+        let _ = (user, limit);
+        Ok(Vec::new())
+    }
     /// Keeps `entries` in the inbox, in one transaction and in this order; an entry whose id is
     /// already there (a redelivery) is left as it is. Returns, per entry, whether it was new.
     /// Written directly, not through the persistence actor: the edge acknowledges the messages

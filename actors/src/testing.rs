@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     Achievement, ConversationMessage, DeadLetter, FoodEntry, Memory, Reminder, ScoredMemory,
-    Streak, User, UserId, WeightLog, XpEvent,
+    Streak, User, UserId, VisionEstimate, WeightLog, XpEvent,
 };
 use crate::inbound::{ChatId, MessageId};
 use crate::ports::{
@@ -49,6 +49,8 @@ pub struct MemoryData {
     pub achievements: HashMap<(UserId, String), Achievement>,
     pub dead_letters: HashMap<Uuid, DeadLetter>,
     pub food_cache: HashMap<(String, String), CachedFood>,
+    /// Keyed by (entry, item, agent).
+    pub vision_estimates: HashMap<(Uuid, String, String), VisionEstimate>,
     /// In the order entries were accepted.
     pub inbox: Vec<InboxRecord>,
 }
@@ -306,6 +308,7 @@ impl Store for MemoryStore {
         data.xp.retain(|_, x| x.user_id != id);
         data.streaks.retain(|(user, _), _| *user != id);
         data.achievements.retain(|(user, _), _| *user != id);
+        data.vision_estimates.retain(|_, v| v.user_id != id);
         data.inbox.retain(|r| r.entry.user_id != id);
         Ok(existed)
     }
@@ -581,6 +584,70 @@ impl Store for MemoryStore {
         data.inbox
             .retain(|r| r.done_at.is_none_or(|at| at >= before));
         Ok((count - data.inbox.len()) as u64)
+    }
+
+    async fn save_vision_estimates(&self, estimates: &[VisionEstimate]) -> Result<(), StoreError> {
+        let mut data = lock(&self.data);
+        if let Some(orphan) = estimates
+            .iter()
+            .find(|estimate| !data.users.contains_key(&estimate.user_id))
+        {
+            return Err(StoreError::Rejected(format!(
+                "no user {} for a vision estimate",
+                orphan.user_id
+            )));
+        }
+        for estimate in estimates {
+            let key = (
+                estimate.entry_id,
+                estimate.item.clone(),
+                estimate.agent.clone(),
+            );
+            // Another person's row under the same key is left alone.
+            if data
+                .vision_estimates
+                .get(&key)
+                .is_none_or(|existing| existing.user_id == estimate.user_id)
+            {
+                data.vision_estimates.insert(key, estimate.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn vision_estimates(
+        &self,
+        user: UserId,
+        entry_id: Uuid,
+    ) -> Result<Vec<VisionEstimate>, StoreError> {
+        let mut found: Vec<VisionEstimate> = lock(&self.data)
+            .vision_estimates
+            .values()
+            .filter(|v| v.user_id == user && v.entry_id == entry_id)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (&a.item, &a.agent).cmp(&(&b.item, &b.agent)));
+        Ok(found)
+    }
+
+    async fn corrected_vision_estimates(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<VisionEstimate>, StoreError> {
+        let mut found: Vec<VisionEstimate> = lock(&self.data)
+            .vision_estimates
+            .values()
+            .filter(|v| v.user_id == user && v.corrected_at.is_some())
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| {
+            b.corrected_at.cmp(&a.corrected_at).then_with(|| {
+                (&a.entry_id, &a.item, &a.agent).cmp(&(&b.entry_id, &b.item, &b.agent))
+            })
+        });
+        found.truncate(limit);
+        Ok(found)
     }
 }
 

@@ -139,6 +139,15 @@ impl LlmAgent {
                 parameters: json!({"type": "object", "properties": {"kg": {"type": "number"}}, "required": ["kg"]}),
             },
             ToolSpec {
+                name: "correct_entry",
+                description: "Correct a food already logged when the person says an amount was different ('the rice was 100 g', 'it was 150 g of rice') or a food was not there ('no rice'). Changes their most recent entry that has the food; the numbers are recomputed per gram. Use this instead of logging the food again.",
+                parameters: json!({"type": "object", "properties": {
+                    "food": {"type": "string", "description": "the food as the person named it"},
+                    "grams": {"type": "number", "exclusiveMinimum": 0, "description": "the corrected amount in grams"},
+                    "remove": {"type": "boolean", "description": "true when the food was not there at all"}
+                }, "required": ["food"]}),
+            },
+            ToolSpec {
                 name: "delete_last_entry",
                 description: "Undo: delete the most recently logged food entry.",
                 parameters: json!({"type": "object", "properties": {}}),
@@ -176,8 +185,9 @@ impl LlmAgent {
         let mut prompt = String::from(
             "You are a friendly, concise health coach in a chat. Log what the person eats with the log_food tool \
              (name each food plainly and estimate grams; the database computes the numbers). Answer questions \
-             about their history from get_summary, never from memory. Never invent a number: if you cannot \
-             estimate something, say so. Keep replies short; plain text, no markdown tables.\n\n",
+             about their history from get_summary, never from memory. When they correct a logged meal \
+             (\"the rice was 100 g\", \"no rice\"), use correct_entry, never log_food again. Never invent a \
+             number: if you cannot estimate something, say so. Keep replies short; plain text, no markdown tables.\n\n",
         );
         let _ = writeln!(
             prompt,
@@ -287,7 +297,15 @@ impl LlmAgent {
             };
             if response.tool_calls.is_empty() {
                 let text = response.text.unwrap_or_else(|| effects.summary_or("Done."));
-                let _ = ctx.reply(text).await;
+                match effects.entries.as_slice() {
+                    // One meal saved this turn: Undo / Edit under the reply.
+                    [entry_id] => {
+                        super::entries::reply_with_entry_buttons(ctx, text, *entry_id).await?;
+                    }
+                    _ => {
+                        let _ = ctx.reply(text).await;
+                    }
+                }
                 return Ok(());
             }
             messages.push(Message::ToolCalls {
@@ -346,6 +364,7 @@ impl LlmAgent {
             "update_profile" => update_profile(ctx, arguments).await?,
             "log_weight" => log_weight(ctx, inbound, arguments, effects).await?,
             "delete_last_entry" => delete_last_entry(ctx, effects).await?,
+            "correct_entry" => correct_entry(ctx, self.engine.table(), arguments, effects).await?,
             "remember" | "forget" | "search_memory" if self.embedder.is_some() => {
                 self.memory_tool(ctx, inbound, call, effects).await?
             }
@@ -437,7 +456,9 @@ impl LlmAgent {
             photo_path: None,
             created_at: now,
         };
+        let entry_id = entry.id;
         ctx.write(vec![Write::InsertFoodEntry(entry)]).await?;
+        effects.entries.push(entry_id);
         let day = ctx
             .store()
             .food_entries(user.id, local_date, local_date)
@@ -572,6 +593,8 @@ impl Agent for LlmAgent {
 #[derive(Default)]
 struct Effects {
     saved: Vec<String>,
+    /// Food entries saved this turn.
+    entries: Vec<Uuid>,
 }
 
 impl Effects {
@@ -755,6 +778,80 @@ async fn log_weight(
     ctx.save_user(user).await?;
     effects.saved.push(format!("weight {kg:.1} kg"));
     Ok(json!({"saved": true, "kg": kg}))
+}
+
+/// A correction of a logged food, through the same code as the offline agent's rule.
+async fn correct_entry(
+    ctx: &mut TurnContext<'_>,
+    table: &health_actors::nutrition::FoodTable,
+    arguments: &Value,
+    effects: &mut Effects,
+) -> Result<Value, AgentError> {
+    use super::entries::{correct_recent_entry, item_json, Corrected};
+    use health_actors::nutrition::Correction;
+
+    let food = arguments
+        .get("food")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    if food.is_empty() {
+        return Ok(json!({"updated": false, "error": "food is required"}));
+    }
+    let remove = arguments
+        .get("remove")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let correction = match arguments.get("grams").and_then(Value::as_f64) {
+        _ if remove => Correction::Remove { food },
+        Some(grams) => Correction::Grams { food, grams },
+        None => {
+            return Ok(
+                json!({"updated": false, "error": "give grams, or remove: true when the food was not there"}),
+            )
+        }
+    };
+    Ok(match correct_recent_entry(ctx, table, &correction).await? {
+        Corrected::Updated {
+            after,
+            change,
+            calibrated_agents,
+            ..
+        } => {
+            let user = ctx.user().clone();
+            let day = ctx
+                .store()
+                .food_entries(user.id, after.local_date, after.local_date)
+                .await?;
+            let day_total = Nutrients::sum(day.iter().map(|e| &e.total));
+            effects
+                .saved
+                .push(format!("corrected \"{}\"", after.description));
+            json!({
+                "updated": true,
+                "entry": after.description,
+                "before": item_json(&change.before),
+                "after": change.after.as_ref().map(item_json),
+                "removed": change.after.is_none(),
+                "meal_total_kcal": after.total.kcal.round(),
+                "day_total": {"kcal": day_total.kcal.round(), "protein_g": round1(day_total.protein_g), "carbs_g": round1(day_total.carbs_g), "fat_g": round1(day_total.fat_g)},
+                "daily_goal_kcal": user.goals.kcal,
+                "photo_readers_calibrated": calibrated_agents,
+                "note": "tell the person what changed and the new totals"
+            })
+        }
+        Corrected::NoEntry => json!({"updated": false, "error": "nothing is logged recently"}),
+        Corrected::NotFound { latest } => {
+            json!({"updated": false, "error": "no recent entry has that food", "latest_entry": latest.description})
+        }
+        Corrected::OnlyItem { entry } => {
+            json!({"updated": false, "error": "it is the only item of the entry: offer to delete the entry instead", "entry": entry.description})
+        }
+        Corrected::BadAmount(grams) => {
+            json!({"updated": false, "error": format!("{grams} g is not a usable amount")})
+        }
+    })
 }
 
 async fn delete_last_entry(

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod anthropic;
+pub mod entries;
 pub mod model;
 pub mod offline;
 pub mod openai;

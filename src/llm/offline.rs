@@ -31,7 +31,7 @@ pub const HELP: &str = "I keep track of what you eat, with honest numbers.\n\
 • Ask: \"how much protein today?\", \"what did I eat yesterday?\", \"am I on track this week?\"\n\
 • Goals: \"my goal is 1800 kcal\", \"set my protein goal to 120 g\".\n\
 • Weight: \"I weigh 72.5 kg\".\n\
-• Made a mistake? \"undo\" removes the last entry.\n\
+• Made a mistake? \"undo\" removes the last entry; \"the rice was 100 g\" or \"no rice\" corrects it.\n\
 \n\
 Commands: /today, /week, /goal, /weight, /undo, /export, /memory, /settings, /forget_me, /help.";
 
@@ -66,6 +66,11 @@ impl Agent for OfflineAgent {
     async fn handle(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound) -> Result<(), AgentError> {
         match &inbound.content {
             InboundContent::Text(text) => {
+                if let Some(done) =
+                    super::entries::offline_correction(ctx, self.engine.table(), text).await
+                {
+                    return done;
+                }
                 let intent = classify(text, self.engine.table());
                 self.act(ctx, inbound, intent).await
             }
@@ -202,8 +207,9 @@ impl OfflineAgent {
             (day == DayRef::Today).then(|| meal_type_at(now.with_timezone(&user.tz()).time()))
         });
         let eaten_at = eaten_at(&user, now, local_date, time, meal_type);
+        let entry_id = Uuid::new_v5(&ENTRY_NAMESPACE, inbound.id.as_bytes());
         let entry = FoodEntry {
-            id: Uuid::new_v5(&ENTRY_NAMESPACE, inbound.id.as_bytes()),
+            id: entry_id,
             user_id: user.id,
             eaten_at,
             local_date,
@@ -244,7 +250,7 @@ impl OfflineAgent {
             let _ = writeln!(text, "{}", unknown_sentence(&estimate, false));
         }
         let _ = write!(text, "{}", goal_line(&user.goals, &day_total, &when));
-        reply(ctx, text).await
+        super::entries::reply_with_entry_buttons(ctx, text, entry_id).await
     }
 
     async fn food_info(&self, ctx: &mut TurnContext<'_>, text: &str) -> Result<(), AgentError> {
@@ -328,7 +334,7 @@ fn short_name(name: &str) -> String {
     parts.join(", ").to_lowercase()
 }
 
-fn grams(value: f64) -> String {
+pub(crate) fn grams(value: f64) -> String {
     if value >= 10.0 {
         format!("{value:.0}")
     } else {
@@ -344,7 +350,7 @@ fn macro_amount(value: f64) -> String {
     }
 }
 
-fn macros_line(n: &Nutrients) -> String {
+pub(crate) fn macros_line(n: &Nutrients) -> String {
     format!(
         "{:.0} kcal · P {} g · C {} g · F {} g",
         n.kcal,
@@ -354,7 +360,7 @@ fn macros_line(n: &Nutrients) -> String {
     )
 }
 
-fn day_label(date: NaiveDate, today: NaiveDate) -> String {
+pub(crate) fn day_label(date: NaiveDate, today: NaiveDate) -> String {
     match (today - date).num_days() {
         0 => "today".into(),
         1 => "yesterday".into(),
@@ -400,7 +406,7 @@ fn eaten_at(
         .unwrap_or(now)
 }
 
-async fn day_total(
+pub(crate) async fn day_total(
     ctx: &TurnContext<'_>,
     user: &User,
     date: NaiveDate,
@@ -410,7 +416,7 @@ async fn day_total(
 }
 
 /// "Today: 1,240 of 1,800 kcal (560 left)." or the total with a hint to set a goal.
-fn goal_line(goals: &Goals, total: &Nutrients, when: &str) -> String {
+pub(crate) fn goal_line(goals: &Goals, total: &Nutrients, when: &str) -> String {
     let when_title = capitalise(when);
     let Some(goal) = goals.kcal else {
         return format!(
@@ -990,6 +996,9 @@ async fn ask_forget_me(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
 }
 
 async fn button(ctx: &mut TurnContext<'_>, data: &str) -> Result<(), AgentError> {
+    if let Some(done) = super::entries::entry_button(ctx, data).await {
+        return done;
+    }
     if data == FORGET_ME_CONFIRM {
         let user_id = ctx.user().id;
         ctx.store().delete_user(user_id).await?;

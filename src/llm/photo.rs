@@ -5,23 +5,33 @@
 //! else to the wrapped agent. Without vision models the wrapped agent answers photos itself (it
 //! says photo analysis needs a vision model).
 //!
-//! The entry is saved at once, with "undo" one message away: that is what people expect from a
-//! food log (the text path saves at once too), and a confirmation step would lose the entries of
-//! everyone who never presses the button. The reply shows the range and how much the agents
-//! agreed, so a doubtful estimate is visible as such. Nothing is saved when no agent saw food or
-//! none answered: the person is told and asked to describe the meal.
+//! The entry is saved at once, with Undo and Edit buttons under the reply: that is what people
+//! expect from a food log (the text path saves at once too), and a confirmation step would lose
+//! the entries of everyone who never presses the button (see [`super::entries`]). The reply
+//! shows the range and how much the agents agreed, so a doubtful estimate is visible as such.
+//! Nothing is saved when no agent saw food or none answered: the person is told and asked to
+//! describe the meal.
+//!
+//! Each agent is weighted and scaled by the person's calibration, learned from their earlier
+//! corrections; what each agent said about each item is kept beside the entry
+//! ([`health_actors::domain::VisionEstimate`]) so that a correction of this entry calibrates
+//! them in turn.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use health_actors::consensus::Calibration;
 use health_actors::conversation::{Agent, AgentError, TurnContext};
-use health_actors::domain::{FoodEntry, FoodItem, NutritionSource};
+use health_actors::domain::{FoodEntry, FoodItem, NutritionSource, VisionEstimate};
 use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::ports::Write;
-use health_actors::vision::{Photo, PhotoEstimate, VisionHandle};
+use health_actors::vision::{AgentReport, Photo, PhotoEstimate, VisionHandle};
 
 use super::offline::{entry_id_for, meal_type_at};
+
+/// The newest corrected estimates a person's calibration is learned from.
+const CALIBRATION_ROWS: usize = 500;
 
 pub struct WithPhotos {
     inner: Arc<dyn Agent>,
@@ -63,7 +73,12 @@ impl WithPhotos {
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .map(str::to_owned);
-        let estimate = match self.vision.estimate(photo, caption.clone()).await {
+        let calibration = calibration(ctx).await;
+        let estimate = match self
+            .vision
+            .estimate_calibrated(photo, caption.clone(), calibration)
+            .await
+        {
             Ok(estimate) => estimate,
             Err(error) => {
                 tracing::warn!(%error, "photo analysis failed");
@@ -100,8 +115,9 @@ impl WithPhotos {
                 confidence: consensus.agreement,
             })
             .collect();
+        let entry_id = entry_id_for(inbound.id);
         let entry = FoodEntry {
-            id: entry_id_for(inbound.id),
+            id: entry_id,
             user_id: user.id,
             eaten_at: now,
             local_date: user.local_date(now),
@@ -113,8 +129,9 @@ impl WithPhotos {
             created_at: now,
         };
         ctx.write(vec![Write::InsertFoodEntry(entry)]).await?;
+        keep_agent_estimates(ctx, entry_id, &agents).await;
 
-        let mut text = String::from("From your photo (saved; say \"undo\" to remove it):\n");
+        let mut text = String::from("From your photo (saved):\n");
         for item in &consensus.items {
             let flag = if item.minority {
                 " (only some of my photo readers saw this)"
@@ -145,8 +162,55 @@ impl WithPhotos {
             answered.saturating_sub(consensus.dropped.len()),
             agents.len()
         );
-        let _ = ctx.reply(text).await;
-        Ok(())
+        for (agent, reason) in &consensus.dropped {
+            let _ = write!(text, "\nLeft out {agent}: its {reason}.");
+        }
+        text.push_str("\nWrong amount? Tell me, e.g. \"the rice was 100 g\".");
+        super::entries::reply_with_entry_buttons(ctx, text, entry_id).await
+    }
+}
+
+/// The person's calibration of the vision agents; none (every agent equal) if it cannot be read.
+async fn calibration(ctx: &TurnContext<'_>) -> Calibration {
+    match ctx
+        .store()
+        .corrected_vision_estimates(ctx.user().id, CALIBRATION_ROWS)
+        .await
+    {
+        Ok(rows) => Calibration::learn(&rows),
+        Err(error) => {
+            tracing::warn!(%error, "the vision calibration could not be read; agents weigh the same");
+            Calibration::default()
+        }
+    }
+}
+
+/// Keeps what each agent said about each saved item, for calibration by a later correction. A
+/// failure costs only that learning, so it is logged, not reported to the person.
+async fn keep_agent_estimates(ctx: &TurnContext<'_>, entry_id: uuid::Uuid, agents: &[AgentReport]) {
+    let user_id = ctx.user().id;
+    let now = ctx.now();
+    let estimates: Vec<VisionEstimate> = agents
+        .iter()
+        .flat_map(|agent| {
+            agent.items.iter().map(move |item| VisionEstimate {
+                entry_id,
+                item: item.item.clone(),
+                agent: agent.agent.clone(),
+                user_id,
+                grams: item.grams,
+                kcal: item.kcal,
+                corrected_grams: None,
+                created_at: now,
+                corrected_at: None,
+            })
+        })
+        .collect();
+    if estimates.is_empty() {
+        return;
+    }
+    if let Err(error) = ctx.store().save_vision_estimates(&estimates).await {
+        tracing::warn!(%error, "the vision agents' estimates could not be kept");
     }
 }
 

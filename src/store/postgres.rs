@@ -26,7 +26,7 @@ use deadpool_postgres::{
 use health_actors::domain::{
     Achievement, ConversationMessage, DeadLetter, FoodEntry, FoodItem, Goals, MealType, Memory,
     Nutrients, Profile, Reminder, ReminderSchedule, Role, ScoredMemory, Streak, User, UserId,
-    WeightLog, XpEvent,
+    VisionEstimate, WeightLog, XpEvent,
 };
 use health_actors::ports::{
     ApiKey, CachedFood, InboxBacklog, InboxEntry, InboxRecord, Store, StoreError, Write,
@@ -64,6 +64,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "0005_inbox",
         sql: include_str!("../../sql/migrations/0005_inbox.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_vision_estimates",
+        sql: include_str!("../../sql/migrations/0006_vision_estimates.sql"),
     },
 ];
 
@@ -709,6 +714,64 @@ impl Store for PostgresStore {
         Ok(rows.first().map(|row| UserId(row.get(0))))
     }
 
+    async fn save_vision_estimates(&self, estimates: &[VisionEstimate]) -> Result<(), StoreError> {
+        if estimates.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(db_error)?;
+        for estimate in estimates {
+            execute(
+                &transaction,
+                "INSERT INTO vision_estimates (entry_id, item, agent, user_id, grams, kcal, \
+                 corrected_grams, created_at, corrected_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (entry_id, item, agent) DO UPDATE SET grams = EXCLUDED.grams, \
+                 kcal = EXCLUDED.kcal, corrected_grams = EXCLUDED.corrected_grams, \
+                 corrected_at = EXCLUDED.corrected_at \
+                 WHERE vision_estimates.user_id = EXCLUDED.user_id",
+                &[
+                    &estimate.entry_id,
+                    &estimate.item,
+                    &estimate.agent,
+                    &estimate.user_id.0,
+                    &estimate.grams,
+                    &estimate.kcal,
+                    &estimate.corrected_grams,
+                    &estimate.created_at,
+                    &estimate.corrected_at,
+                ],
+            )
+            .await?;
+        }
+        transaction.commit().await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn vision_estimates(
+        &self,
+        user: UserId,
+        entry_id: Uuid,
+    ) -> Result<Vec<VisionEstimate>, StoreError> {
+        let sql = format!(
+            "{VISION_ESTIMATE_COLUMNS} WHERE user_id = $1 AND entry_id = $2 ORDER BY item, agent"
+        );
+        let rows = self.query(&sql, &[&user.0, &entry_id]).await?;
+        rows.iter().map(vision_estimate_from_row).collect()
+    }
+
+    async fn corrected_vision_estimates(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<VisionEstimate>, StoreError> {
+        let sql = format!(
+            "{VISION_ESTIMATE_COLUMNS} WHERE user_id = $1 AND corrected_at IS NOT NULL \
+             ORDER BY corrected_at DESC, entry_id, item, agent LIMIT $2"
+        );
+        let rows = self.query(&sql, &[&user.0, &sql_limit(limit)]).await?;
+        rows.iter().map(vision_estimate_from_row).collect()
+    }
+
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let rows = self
             .query(
@@ -832,6 +895,23 @@ impl Store for PostgresStore {
             .await
             .map_err(db_error)
     }
+}
+
+const VISION_ESTIMATE_COLUMNS: &str = "SELECT entry_id, item, agent, user_id, grams, kcal, \
+     corrected_grams, created_at, corrected_at FROM vision_estimates";
+
+fn vision_estimate_from_row(row: &tokio_postgres::Row) -> Result<VisionEstimate, StoreError> {
+    Ok(VisionEstimate {
+        entry_id: row.try_get(0).map_err(db_error)?,
+        item: row.try_get(1).map_err(db_error)?,
+        agent: row.try_get(2).map_err(db_error)?,
+        user_id: UserId(row.try_get(3).map_err(db_error)?),
+        grams: row.try_get(4).map_err(db_error)?,
+        kcal: row.try_get(5).map_err(db_error)?,
+        corrected_grams: row.try_get(6).map_err(db_error)?,
+        created_at: row.try_get(7).map_err(db_error)?,
+        corrected_at: row.try_get(8).map_err(db_error)?,
+    })
 }
 
 /// Runs one statement (prepared once per connection) and returns the rows it touched.

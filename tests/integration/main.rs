@@ -3,6 +3,7 @@
 
 mod agent;
 mod api;
+mod corrections;
 mod durable;
 mod fakes;
 mod health;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use health_actors::domain::{
     Achievement, ConversationMessage, DeadLetter, FoodEntry, FoodItem, Goals, MealType, Memory,
     Nutrients, NutritionSource, Profile, Reminder, ReminderSchedule, Role, Sex, Streak, User,
-    UserId, WeightLog, XpEvent,
+    UserId, VisionEstimate, WeightLog, XpEvent,
 };
 use health_actors::ports::{InboxEntry, Store, StoreError, Write};
 use health_agent::store::{self, MigrationReport, StoreConfig};
@@ -176,6 +176,7 @@ conformance!(
     writes_may_come_before_their_person,
     a_full_batch_of_mixed_writes,
     food_answers_are_cached_and_replaced,
+    vision_estimates_are_kept_corrected_and_deleted_with_the_person,
 );
 
 // ------------------------------------------------------------------------------------------
@@ -683,6 +684,147 @@ async fn deleting_a_person_deletes_everything_about_them(ctx: Ctx) {
     assert!(
         !s.delete_user(one).await.expect("delete again"),
         "nobody left to delete"
+    );
+}
+
+fn vision_estimate(user: i64, entry: u128, item: &str, agent: &str, grams: f64) -> VisionEstimate {
+    VisionEstimate {
+        entry_id: id(entry),
+        item: item.to_owned(),
+        agent: agent.to_owned(),
+        user_id: UserId(user),
+        grams,
+        kcal: grams * 1.3,
+        corrected_grams: None,
+        created_at: at("2026-03-01T12:00:00.654321Z"),
+        corrected_at: None,
+    }
+}
+
+async fn vision_estimates_are_kept_corrected_and_deleted_with_the_person(ctx: Ctx) {
+    vision_estimates_behaviour(ctx.store.as_ref()).await;
+}
+
+/// The same behaviour on the in-memory fake the core's tests use.
+#[tokio::test]
+async fn store_vision_estimates_in_memory() {
+    vision_estimates_behaviour(&health_actors::testing::MemoryStore::new()).await;
+}
+
+async fn vision_estimates_behaviour(s: &dyn Store) {
+    s.apply(&[Write::UpsertUser(user(1)), Write::UpsertUser(user(2))])
+        .await
+        .expect("users");
+    let rice = |agent: &str, grams: f64| vision_estimate(1, 10, "white rice 🍚", agent, grams);
+    let first = vec![
+        rice("openai:gpt-4o", 200.0),
+        rice("anthropic:claude", 180.0),
+        vision_estimate(1, 10, "chicken", "openai:gpt-4o", 120.0),
+        vision_estimate(1, 11, "bread", "openai:gpt-4o", 50.0),
+        vision_estimate(2, 20, "soup", "openai:gpt-4o", 300.0),
+    ];
+    s.save_vision_estimates(&first).await.expect("save");
+    // Saving again is idempotent.
+    s.save_vision_estimates(&first).await.expect("save again");
+    s.save_vision_estimates(&[]).await.expect("nothing to save");
+
+    let entry = s.vision_estimates(UserId(1), id(10)).await.expect("read");
+    assert_eq!(entry.len(), 3);
+    // Ordered by item, then agent.
+    assert_eq!(entry[0].item, "chicken");
+    assert_eq!(entry[1], rice("anthropic:claude", 180.0));
+    assert_eq!(entry[2], rice("openai:gpt-4o", 200.0));
+    // Another person's entry is not visible.
+    assert!(s
+        .vision_estimates(UserId(2), id(10))
+        .await
+        .expect("read")
+        .is_empty());
+    assert!(s
+        .corrected_vision_estimates(UserId(1), 10)
+        .await
+        .expect("read")
+        .is_empty());
+
+    // The person corrects the rice (100 g), later removes the bread.
+    let corrected: Vec<VisionEstimate> = entry[1..]
+        .iter()
+        .map(|estimate| VisionEstimate {
+            corrected_grams: Some(100.0),
+            corrected_at: Some(at("2026-03-01T12:05:00.000001Z")),
+            ..estimate.clone()
+        })
+        .collect();
+    s.save_vision_estimates(&corrected).await.expect("correct");
+    let mut bread = vision_estimate(1, 11, "bread", "openai:gpt-4o", 50.0);
+    bread.corrected_grams = Some(0.0);
+    bread.corrected_at = Some(at("2026-03-02T08:00:00Z"));
+    s.save_vision_estimates(std::slice::from_ref(&bread))
+        .await
+        .expect("remove");
+    // Someone else cannot overwrite the person's row under the same key.
+    let mut intruder = bread.clone();
+    intruder.user_id = UserId(2);
+    intruder.corrected_grams = Some(999.0);
+    let _ = s.save_vision_estimates(&[intruder]).await;
+
+    let record = s
+        .corrected_vision_estimates(UserId(1), 10)
+        .await
+        .expect("read");
+    assert_eq!(record.len(), 3, "{record:?}");
+    assert_eq!(record[0], bread, "newest first");
+    assert_eq!(record[1..], corrected[..]);
+    assert_eq!(
+        s.corrected_vision_estimates(UserId(1), 1)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    assert!(s
+        .corrected_vision_estimates(UserId(2), 10)
+        .await
+        .expect("read")
+        .is_empty());
+
+    // A row for nobody is refused.
+    assert!(s
+        .save_vision_estimates(&[vision_estimate(99, 30, "x", "y", 1.0)])
+        .await
+        .is_err());
+
+    // Removing the entry keeps what was learned; forgetting the person removes it all.
+    s.apply(&[Write::DeleteFoodEntry {
+        user_id: UserId(1),
+        id: id(10),
+    }])
+    .await
+    .expect("delete entry");
+    assert_eq!(
+        s.corrected_vision_estimates(UserId(1), 10)
+            .await
+            .expect("read")
+            .len(),
+        3
+    );
+    assert!(s.delete_user(UserId(1)).await.expect("delete"));
+    assert!(s
+        .vision_estimates(UserId(1), id(10))
+        .await
+        .expect("read")
+        .is_empty());
+    assert!(s
+        .corrected_vision_estimates(UserId(1), 10)
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(
+        s.vision_estimates(UserId(2), id(20))
+            .await
+            .expect("read")
+            .len(),
+        1
     );
 }
 

@@ -152,6 +152,196 @@ async fn no_answer_or_no_food_saves_nothing() {
     core.shutdown().await;
 }
 
+/// A core with three vision agents: two OpenAI models (told apart by the fake through the
+/// request's `model`) and one Anthropic model.
+async fn core_with_three(fake: &FakeLlm, data_dir: &std::path::Path, timeout_secs: &str) -> Core {
+    let url = fake.base_url();
+    let openai_url = format!("{url}/v1");
+    let settings = test_settings(
+        data_dir,
+        &[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("OPENAI_BASE_URL", &openai_url),
+            ("ANTHROPIC_API_KEY", "ak-test"),
+            ("ANTHROPIC_BASE_URL", &url),
+            ("AGENT_MODEL", "offline:rules"),
+            (
+                "VISION_MODELS",
+                "openai:gpt-a,openai:gpt-wild,anthropic:claude-vision",
+            ),
+            ("VISION_TIMEOUT_SECS", timeout_secs),
+        ],
+    );
+    Core::start(&settings).await.unwrap()
+}
+
+async fn saved(core: &Core, user: i64) -> Vec<health_actors::domain::FoodEntry> {
+    let today = Utc::now().date_naive();
+    core.store
+        .food_entries(
+            UserId(user),
+            today - chrono::Duration::days(1),
+            today + chrono::Duration::days(1),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_wild_agent_among_three_is_dropped_and_the_consensus_follows_the_two_that_agree() {
+    let fake = llm::start().await;
+    let completions = "/v1/chat/completions";
+    fake.script_model(completions, "gpt-a", [openai_vision(chicken(140.0, 85.0))]);
+    // Three times the others, on the real photo of 83 g of chicken (137 kcal).
+    fake.script_model(
+        completions,
+        "gpt-wild",
+        [openai_vision(chicken(410.0, 250.0))],
+    );
+    fake.script("/v1/messages", [anthropic_vision(chicken(130.0, 80.0))]);
+    let data_dir = tempfile::tempdir().unwrap();
+    let core = core_with_three(&fake, data_dir.path(), "5").await;
+    let outbox = RecordingOutbox::new();
+
+    let reply = send_photo(&core, &outbox, 31).await;
+    assert!(
+        reply.contains("Left out openai:gpt-wild") && reply.contains("more than twice"),
+        "{reply}"
+    );
+    let entries = saved(&core, 31).await;
+    assert_eq!(entries.len(), 1);
+    let kcal = entries[0].total.kcal;
+    assert!((125.0..=145.0).contains(&kcal), "{kcal} kcal: {reply}");
+    assert!(
+        (78.0..=87.0).contains(&entries[0].items[0].grams),
+        "{entries:?}"
+    );
+    // Every agent's own numbers are kept with the entry, the wild one's too, for calibration.
+    let kept = core
+        .store
+        .vision_estimates(UserId(31), entries[0].id)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    let wild = kept.iter().find(|k| k.agent == "openai:gpt-wild").unwrap();
+    assert_eq!((wild.grams, wild.kcal), (250.0, 410.0));
+    // The reply carries Undo and Edit.
+    assert!(outbox.sent().iter().any(|sent| matches!(
+        sent,
+        health_actors::testing::Sent::Buttons { buttons, .. }
+            if buttons[0].iter().map(|b| b.label.as_str()).eq(["Undo", "Edit"])
+    )));
+    core.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_timed_out_agent_leaves_the_result_to_the_others_within_the_deadline() {
+    let fake = llm::start().await;
+    let completions = "/v1/chat/completions";
+    fake.script_model(completions, "gpt-a", [openai_vision(chicken(140.0, 85.0))]);
+    fake.script_model(
+        completions,
+        "gpt-wild",
+        [openai_vision(chicken(135.0, 82.0))],
+    );
+    fake.delay_model(completions, "gpt-wild", Duration::from_secs(30));
+    fake.script("/v1/messages", [anthropic_vision(chicken(130.0, 80.0))]);
+    let data_dir = tempfile::tempdir().unwrap();
+    let core = core_with_three(&fake, data_dir.path(), "2").await;
+    let outbox = RecordingOutbox::new();
+
+    let started = std::time::Instant::now();
+    let reply = send_photo(&core, &outbox, 32).await;
+    let elapsed = started.elapsed();
+    // The deadline is 2 s; the slow agent would take 30 s.
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    assert!(reply.contains("2 of 3 photo readers"), "{reply}");
+    let entries = saved(&core, 32).await;
+    assert_eq!(entries.len(), 1);
+    assert!((120.0..=150.0).contains(&entries[0].total.kcal), "{reply}");
+    let kept = core
+        .store
+        .vision_estimates(UserId(32), entries[0].id)
+        .await
+        .unwrap();
+    assert!(
+        kept.iter().all(|k| k.agent != "openai:gpt-wild"),
+        "{kept:?}"
+    );
+    core.shutdown().await;
+}
+
+#[tokio::test]
+async fn corrections_of_photo_entries_calibrate_the_next_photo() {
+    let fake = llm::start().await;
+    let completions = "/v1/chat/completions";
+    // Every photo: gpt-a and claude near the truth (80 g), "gpt-wild" 50 % over (not wild enough
+    // to be dropped as an outlier, so only calibration can discount it).
+    let photos = 4;
+    fake.script_model(
+        completions,
+        "gpt-a",
+        (0..photos).map(|_| openai_vision(chicken(140.0, 85.0))),
+    );
+    fake.script_model(
+        completions,
+        "gpt-wild",
+        (0..photos).map(|_| openai_vision(chicken(198.0, 120.0))),
+    );
+    fake.script(
+        "/v1/messages",
+        (0..photos).map(|_| anthropic_vision(chicken(132.0, 80.0))),
+    );
+    let data_dir = tempfile::tempdir().unwrap();
+    let core = core_with_three(&fake, data_dir.path(), "5").await;
+    let outbox = RecordingOutbox::new();
+    let user = 33;
+
+    let mut saved_grams = Vec::new();
+    for photo in 0..photos {
+        send_photo(&core, &outbox, user).await;
+        let entries = saved(&core, user).await;
+        let latest = entries.iter().max_by_key(|e| e.created_at).unwrap();
+        saved_grams.push(latest.items[0].grams);
+        if photo + 1 < photos {
+            let reply = say(&core, &outbox, user, "the chicken was 80 g").await;
+            assert!(
+                reply.contains("→ 80 g") && reply.contains("Noted"),
+                "{reply}"
+            );
+        }
+    }
+    let record = core
+        .store
+        .corrected_vision_estimates(UserId(user), 100)
+        .await
+        .unwrap();
+    assert_eq!(record.len(), 3 * (photos - 1), "{record:?}");
+    assert!(record.iter().all(|r| r.corrected_grams == Some(80.0)));
+    // The first photo's consensus (85 g) moves toward the corrected 80 g once the agents' track
+    // records are known.
+    assert!(saved_grams[0] > 84.0, "{saved_grams:?}");
+    let last = saved_grams[photos - 1];
+    assert!(
+        last < saved_grams[0] - 1.5 && last >= 79.0,
+        "{saved_grams:?}"
+    );
+    core.shutdown().await;
+}
+
+async fn say(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, text: &str) -> String {
+    let reply: Arc<dyn Outbox> = outbox.clone();
+    let before = outbox.texts_to(ChatId(user)).len();
+    let inbound = Inbound::text(UserId(user), ChatId(user), text, reply);
+    let outcome = core
+        .conversations()
+        .submit_and_wait(inbound, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(outcome, TurnOutcome::Answered);
+    outbox.texts_to(ChatId(user))[before..].join("\n")
+}
+
 /// The JSON document at the start of stdout (log lines may follow it).
 fn first_json(stdout: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(stdout);

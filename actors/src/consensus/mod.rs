@@ -30,7 +30,11 @@
 //! [`Confidence::SingleSource`]; no agent, or nothing usable, gives a [`Consensus`] with no
 //! items, from which the caller saves nothing.
 
+pub mod calibration;
+
 use serde::{Deserialize, Serialize};
+
+pub use calibration::{AgentCalibration, Calibration};
 
 use crate::domain::Nutrients;
 use crate::nutrition::FoodTable;
@@ -422,6 +426,57 @@ where
         confidence,
         dropped,
     }
+}
+
+/// What one agent said about each item of a merged estimate: `(index in consensus.items, grams,
+/// kcal)`, its own numbers (duplicates added up), for the items it listed. Its items that match
+/// no merged item are left out. Works for dropped agents too (their items are matched by name
+/// like any other), so an outlier's estimates are on record for its calibration.
+pub fn attribute<F>(
+    items: &[EstimatedItem],
+    consensus: &Consensus,
+    reference: F,
+) -> Vec<(usize, f64, f64)>
+where
+    F: Fn(&str) -> Option<Reference>,
+{
+    let key_of = |name: &str| match reference(name) {
+        Some(found) => Key::Known(found.canonical_name),
+        None => Key::Unknown(normalised_name(name)),
+    };
+    let merged: Vec<Key> = consensus
+        .items
+        .iter()
+        .map(|item| key_of(&item.name))
+        .collect();
+    let mut found: Vec<(usize, f64, f64)> = Vec::new();
+    for item in items {
+        let Some(clean) = CleanItem::from_item(item) else {
+            continue;
+        };
+        let key = key_of(&item.name);
+        let position = merged
+            .iter()
+            .position(|other| *other == key)
+            .or_else(|| match &key {
+                Key::Unknown(text) => merged.iter().position(|other| match other {
+                    Key::Unknown(other) => similar_names(text, other),
+                    Key::Known(_) => false,
+                }),
+                Key::Known(_) => None,
+            });
+        let Some(position) = position else {
+            continue;
+        };
+        match found.iter_mut().find(|(index, _, _)| *index == position) {
+            Some(existing) => {
+                existing.1 += clean.grams;
+                existing.2 += clean.kcal;
+            }
+            None => found.push((position, clean.grams, clean.kcal)),
+        }
+    }
+    found
 }
 
 /// Groups the surviving agents' items by food.
@@ -1156,6 +1211,50 @@ mod tests {
                 assert!(merged.nutrients.kcal.is_finite() && merged.nutrients.kcal >= 0.0);
             }
         }
+    }
+
+    #[test]
+    fn each_agents_own_numbers_are_attributed_to_the_merged_items() {
+        let estimates = [
+            agent(
+                "a",
+                vec![item("white rice", 200.0, 260.0), item("Eggs", 100.0, 143.0)],
+            ),
+            agent(
+                "b",
+                vec![
+                    item("rice", 180.0, 234.0),
+                    item("egg", 50.0, 70.0),
+                    item("egg", 50.0, 72.0),
+                ],
+            ),
+            agent("c", vec![item("rice", 220.0, 286.0)]),
+            agent(
+                "wild",
+                vec![item("rice", 900.0, 1170.0), item("caviar", 30.0, 80.0)],
+            ),
+        ];
+        let consensus = merge(&estimates, builtin);
+        assert_eq!(consensus.dropped[0].0, "wild");
+        let rice = consensus
+            .items
+            .iter()
+            .position(|merged| merged.name.contains("rice"))
+            .unwrap();
+        let egg = consensus
+            .items
+            .iter()
+            .position(|merged| merged.name.to_lowercase().contains("egg"))
+            .unwrap();
+        assert_eq!(
+            attribute(&estimates[1].items, &consensus, builtin),
+            vec![(rice, 180.0, 234.0), (egg, 100.0, 142.0)]
+        );
+        // The dropped agent's own numbers are on record; what matches nothing is left out.
+        assert_eq!(
+            attribute(&estimates[3].items, &consensus, builtin),
+            vec![(rice, 900.0, 1170.0)]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! Everything here is deterministic and side-effect free, so it is tested in-module and
 //! benchmarked by `benches/nutrition.rs` against the Nutrition5k text meals.
 
+pub mod correction;
 pub mod energy;
 pub mod estimate;
 pub mod intent;
@@ -17,6 +18,9 @@ pub mod table;
 mod text;
 pub mod units;
 
+pub use correction::{
+    apply_correction, find_item, parse_correction, Change, Correction, CorrectionError,
+};
 pub use energy::{daily_kcal_target, EnergyTarget};
 pub use estimate::{estimate_meal, MealEstimate};
 pub use intent::{classify, DayRef, GoalNutrient, Intent, Metric, Period, QuestionKind};

@@ -10,7 +10,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
 use super::{AgentOutcome, VisionError};
-use crate::consensus::{merge, table_reference, AgentEstimate, Consensus, EstimatedItem};
+use crate::consensus::{
+    attribute, merge, table_reference, AgentEstimate, Calibration, Consensus, EstimatedItem,
+};
 use crate::nutrition::FoodTable;
 
 /// What one agent did, for the person and for the operator.
@@ -22,6 +24,23 @@ pub struct AgentReport {
     /// The agent's own total, when it answered with food.
     pub total_kcal: Option<f64>,
     pub seconds: f64,
+    /// Its weight in the merge, from the person's corrections (1 with no track record).
+    pub weight: f64,
+    /// The factor its grams were multiplied by before the merge (1 with no track record).
+    pub scale: f64,
+    /// What it said about each merged item, in its own numbers (before the scale): kept with a
+    /// saved entry so a later correction calibrates it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<AgentItem>,
+}
+
+/// One agent's own estimate of one merged item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentItem {
+    /// The merged item's name.
+    pub item: String,
+    pub grams: f64,
+    pub kcal: f64,
 }
 
 /// The result of analysing one photo.
@@ -51,6 +70,8 @@ impl PhotoEstimate {
 pub enum ConsensusMsg {
     Merge {
         outcomes: Vec<AgentOutcome>,
+        /// The person's calibration of each agent.
+        calibration: Calibration,
         reply: RpcReplyPort<PhotoEstimate>,
     },
 }
@@ -77,40 +98,71 @@ impl Actor for ConsensusActor {
         _state: &mut (),
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ConsensusMsg::Merge { outcomes, reply } => {
-                let _ = reply.send(judge(&outcomes));
+            ConsensusMsg::Merge {
+                outcomes,
+                calibration,
+                reply,
+            } => {
+                let _ = reply.send(judge_calibrated(&outcomes, &calibration));
             }
         }
         Ok(())
     }
 }
 
-/// Turns the agents' outcomes into one estimate (pure; the actor only runs it).
+/// Turns the agents' outcomes into one estimate with no calibration (every agent weight 1).
 pub fn judge(outcomes: &[AgentOutcome]) -> PhotoEstimate {
-    let agents: Vec<AgentReport> = outcomes.iter().map(report).collect();
-    let estimates: Vec<AgentEstimate> = outcomes
+    judge_calibrated(outcomes, &Calibration::default())
+}
+
+/// Turns the agents' outcomes into one estimate (pure; the actor only runs it): each agent's
+/// grams and energy are multiplied by its calibrated scale and its votes by its weight.
+pub fn judge_calibrated(outcomes: &[AgentOutcome], calibration: &Calibration) -> PhotoEstimate {
+    let mut agents: Vec<AgentReport> = outcomes
         .iter()
-        .filter_map(|outcome| match &outcome.result {
-            Ok(answer) if !answer.no_food && !answer.items.is_empty() => Some(AgentEstimate {
-                agent: outcome.agent.clone(),
-                items: answer
-                    .items
-                    .iter()
-                    .map(|item| EstimatedItem {
-                        name: item.name.clone(),
-                        grams: item.grams,
-                        kcal: item.kcal,
-                        protein_g: item.protein_g,
-                        carbs_g: item.carbs_g,
-                        fat_g: item.fat_g,
-                        confidence: item.confidence,
-                    })
-                    .collect(),
-                weight: 1.0,
-            }),
-            _ => None,
-        })
+        .map(|outcome| report(outcome, calibration))
         .collect();
+    // Each answering agent's own items (for the record) and its calibrated estimate (to merge).
+    let mut own_items: Vec<(usize, Vec<EstimatedItem>)> = Vec::new();
+    let mut estimates: Vec<AgentEstimate> = Vec::new();
+    for (index, outcome) in outcomes.iter().enumerate() {
+        let Ok(answer) = &outcome.result else {
+            continue;
+        };
+        if answer.no_food || answer.items.is_empty() {
+            continue;
+        }
+        let items: Vec<EstimatedItem> = answer
+            .items
+            .iter()
+            .map(|item| EstimatedItem {
+                name: item.name.clone(),
+                grams: item.grams,
+                kcal: item.kcal,
+                protein_g: item.protein_g,
+                carbs_g: item.carbs_g,
+                fat_g: item.fat_g,
+                confidence: item.confidence,
+            })
+            .collect();
+        let own = calibration.get(&outcome.agent);
+        estimates.push(AgentEstimate {
+            agent: outcome.agent.clone(),
+            items: items
+                .iter()
+                .map(|item| EstimatedItem {
+                    grams: item.grams * own.scale,
+                    kcal: item.kcal * own.scale,
+                    protein_g: item.protein_g * own.scale,
+                    carbs_g: item.carbs_g * own.scale,
+                    fat_g: item.fat_g * own.scale,
+                    ..item.clone()
+                })
+                .collect(),
+            weight: own.weight,
+        });
+        own_items.push((index, items));
+    }
     let said_no_food = outcomes
         .iter()
         .any(|o| matches!(&o.result, Ok(answer) if answer.no_food));
@@ -125,10 +177,20 @@ pub fn judge(outcomes: &[AgentOutcome]) -> PhotoEstimate {
     if consensus.is_empty() {
         return PhotoEstimate::Unavailable { agents };
     }
+    for (index, items) in own_items {
+        agents[index].items = attribute(&items, &consensus, table_reference(FoodTable::builtin()))
+            .into_iter()
+            .map(|(position, grams, kcal)| AgentItem {
+                item: consensus.items[position].name.clone(),
+                grams,
+                kcal,
+            })
+            .collect();
+    }
     PhotoEstimate::Food { consensus, agents }
 }
 
-fn report(outcome: &AgentOutcome) -> AgentReport {
+fn report(outcome: &AgentOutcome, calibration: &Calibration) -> AgentReport {
     let (status, total_kcal) = match &outcome.result {
         Ok(answer) if answer.no_food => ("no_food", None),
         Ok(answer) => ("answered", Some(answer.total_kcal())),
@@ -136,11 +198,15 @@ fn report(outcome: &AgentOutcome) -> AgentReport {
         Err(VisionError::Invalid(_)) => ("invalid", None),
         Err(VisionError::Unavailable(_)) => ("unavailable", None),
     };
+    let own = calibration.get(&outcome.agent);
     AgentReport {
         agent: outcome.agent.clone(),
         status,
         total_kcal,
         seconds: outcome.elapsed.as_secs_f64(),
+        weight: own.weight,
+        scale: own.scale,
+        items: Vec::new(),
     }
 }
 
@@ -220,6 +286,55 @@ mod tests {
         assert_eq!(agents[0].status, "timeout");
         assert_eq!(agents[1].status, "invalid");
         assert!(matches!(judge(&[]), PhotoEstimate::Unavailable { .. }));
+    }
+
+    #[test]
+    fn calibration_scales_and_weights_agents_and_their_own_numbers_are_kept() {
+        let calibration = Calibration::learn(
+            &(0..6)
+                .flat_map(|i| {
+                    let at = chrono::Utc::now() - chrono::Duration::minutes(i);
+                    ["a", "b", "big"].map(|agent| crate::domain::VisionEstimate {
+                        entry_id: uuid::Uuid::from_u128(i as u128),
+                        item: "chicken breast".into(),
+                        agent: agent.into(),
+                        user_id: crate::domain::UserId(1),
+                        grams: if agent == "big" { 150.0 } else { 100.0 },
+                        kcal: 165.0,
+                        corrected_grams: Some(100.0),
+                        created_at: at,
+                        corrected_at: Some(at),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        );
+        let outcomes = [
+            answered("a", 140.0),
+            answered("b", 135.0),
+            answered("big", 210.0),
+        ];
+        let PhotoEstimate::Food {
+            consensus: plain, ..
+        } = judge(&outcomes)
+        else {
+            panic!("food expected")
+        };
+        let PhotoEstimate::Food { consensus, agents } = judge_calibrated(&outcomes, &calibration)
+        else {
+            panic!("food expected")
+        };
+        let big = agents.iter().find(|a| a.agent == "big").unwrap();
+        assert!(big.scale < 0.85 && big.weight < agents[0].weight, "{big:?}");
+        // Its own numbers are kept as it said them, not as scaled.
+        assert_eq!(big.items.len(), 1);
+        assert_eq!(big.items[0].kcal, 210.0);
+        assert_eq!(big.items[0].item, consensus.items[0].name);
+        assert!(
+            (consensus.total.kcal - 137.5).abs() < (plain.total.kcal - 137.5).abs() + 1e-9,
+            "{} vs {}",
+            consensus.total.kcal,
+            plain.total.kcal
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::agent::{Job, VisionAgent, VisionAgentArgs, VisionAgentMsg};
 use super::consensus_actor::{ConsensusActor, ConsensusMsg, PhotoEstimate};
 use super::{AgentOutcome, Photo, VisionError, VisionModel};
+use crate::consensus::Calibration;
 
 /// Deadlines of a photo.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,10 +44,11 @@ pub enum CoordinatorMsg {
         caption: Option<String>,
         reply: RpcReplyPort<Vec<AgentOutcome>>,
     },
-    /// The agents' outcomes merged by the consensus actor.
+    /// The agents' outcomes merged by the consensus actor, with the person's calibration.
     Estimate {
         photo: Photo,
         caption: Option<String>,
+        calibration: Calibration,
         reply: RpcReplyPort<PhotoEstimate>,
     },
 }
@@ -108,8 +110,9 @@ impl Actor for VisionCoordinator {
             CoordinatorMsg::Estimate {
                 photo,
                 caption,
+                calibration,
                 reply,
-            } => estimate(state, photo, caption, reply),
+            } => estimate(state, photo, caption, calibration, reply),
         }
         Ok(())
     }
@@ -195,6 +198,7 @@ fn estimate(
     state: &CoordinatorState,
     photo: Photo,
     caption: Option<String>,
+    calibration: Calibration,
     reply: RpcReplyPort<PhotoEstimate>,
 ) {
     let outcomes = fan_out(state, photo, caption);
@@ -205,6 +209,7 @@ fn estimate(
             .call(
                 |reply| ConsensusMsg::Merge {
                     outcomes: outcomes.clone(),
+                    calibration: calibration.clone(),
                     reply,
                 },
                 Some(Duration::from_secs(5)),
@@ -212,7 +217,7 @@ fn estimate(
             .await;
         let estimate = match merged {
             Ok(ractor::rpc::CallResult::Success(estimate)) => estimate,
-            _ => super::consensus_actor::judge(&outcomes),
+            _ => super::consensus_actor::judge_calibrated(&outcomes, &calibration),
         };
         let _ = reply.send(estimate);
     });
@@ -326,11 +331,24 @@ impl VisionHandle {
         }
     }
 
-    /// The agents' outcomes for `photo`, merged by the consensus actor.
+    /// The agents' outcomes for `photo`, merged by the consensus actor with every agent at
+    /// weight 1 (no person's calibration).
     pub async fn estimate(
         &self,
         photo: Photo,
         caption: Option<String>,
+    ) -> Result<PhotoEstimate, VisionError> {
+        self.estimate_calibrated(photo, caption, Calibration::default())
+            .await
+    }
+
+    /// The agents' outcomes for `photo`, merged by the consensus actor with the person's
+    /// calibration of each agent (learned from their corrections).
+    pub async fn estimate_calibrated(
+        &self,
+        photo: Photo,
+        caption: Option<String>,
+        calibration: Calibration,
     ) -> Result<PhotoEstimate, VisionError> {
         let wait = self.agent_timeout + Duration::from_secs(6);
         match self
@@ -339,6 +357,7 @@ impl VisionHandle {
                 |reply| CoordinatorMsg::Estimate {
                     photo,
                     caption,
+                    calibration,
                     reply,
                 },
                 Some(wait),

@@ -18,7 +18,7 @@ pub mod coordinator;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use consensus_actor::{AgentReport, PhotoEstimate};
+pub use consensus_actor::{AgentItem, AgentReport, PhotoEstimate};
 pub use coordinator::{VisionCoordinator, VisionHandle, VisionSettings};
 
 /// A photo to analyse, already validated by the edge (an image, within the size limit).

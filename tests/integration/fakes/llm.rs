@@ -23,6 +23,10 @@ pub struct Recorded {
 #[derive(Default)]
 struct State {
     scripts: Mutex<HashMap<String, VecDeque<Scripted>>>,
+    /// Answers for one model on a path (e.g. two OpenAI vision models), used before `scripts`.
+    model_scripts: Mutex<HashMap<(String, String), VecDeque<Scripted>>>,
+    /// How long a model takes to answer on a path.
+    delays: Mutex<HashMap<(String, String), std::time::Duration>>,
     requests: Mutex<Vec<Recorded>>,
 }
 
@@ -46,6 +50,31 @@ impl FakeLlm {
             .entry(path.to_owned())
             .or_default()
             .extend(answers);
+    }
+
+    /// Queues answers for requests to `path` naming `model` (the body's `model` field).
+    pub fn script_model(
+        &self,
+        path: &str,
+        model: &str,
+        answers: impl IntoIterator<Item = Scripted>,
+    ) {
+        self.state
+            .model_scripts
+            .lock()
+            .unwrap()
+            .entry((path.to_owned(), model.to_owned()))
+            .or_default()
+            .extend(answers);
+    }
+
+    /// Makes requests to `path` naming `model` wait `delay` before the answer.
+    pub fn delay_model(&self, path: &str, model: &str, delay: std::time::Duration) {
+        self.state
+            .delays
+            .lock()
+            .unwrap()
+            .insert((path.to_owned(), model.to_owned()), delay);
     }
 
     pub fn requests(&self, path: &str) -> Vec<Recorded> {
@@ -118,42 +147,61 @@ pub async fn start() -> FakeLlm {
         .and(warp::path::full())
         .and(warp::header::headers_cloned())
         .and(warp::body::json::<Value>())
-        .map(
+        .then(
             move |path: warp::path::FullPath, headers: warp::http::HeaderMap, body: Value| {
-                let path = path.as_str().to_owned();
-                let headers = headers
-                    .iter()
-                    .map(|(name, value)| {
-                        (
-                            name.as_str().to_owned(),
-                            value.to_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect();
-                shared.requests.lock().unwrap().push(Recorded {
-                    path: path.clone(),
-                    headers,
-                    body: body.clone(),
-                });
-                let (status, answer) = if path.ends_with("/embeddings") {
-                    (200, embeddings(&body))
-                } else {
-                    shared
-                        .scripts
+                let shared = shared.clone();
+                async move {
+                    let path = path.as_str().to_owned();
+                    let model_key = (
+                        path.clone(),
+                        body["model"].as_str().unwrap_or_default().to_owned(),
+                    );
+                    let delay = shared.delays.lock().unwrap().get(&model_key).copied();
+                    if let Some(delay) = delay {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let headers = headers
+                        .iter()
+                        .map(|(name, value)| {
+                            (
+                                name.as_str().to_owned(),
+                                value.to_str().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect();
+                    shared.requests.lock().unwrap().push(Recorded {
+                        path: path.clone(),
+                        headers,
+                        body: body.clone(),
+                    });
+                    let for_model = shared
+                        .model_scripts
                         .lock()
                         .unwrap()
-                        .get_mut(&path)
-                        .and_then(VecDeque::pop_front)
-                        .unwrap_or((500, json!({"error": {"message": "nothing scripted"}})))
-                };
-                warp::reply::with_header(
-                    warp::reply::with_status(
-                        warp::reply::json(&answer),
-                        StatusCode::from_u16(status).unwrap(),
-                    ),
-                    "retry-after",
-                    "0",
-                )
+                        .get_mut(&model_key)
+                        .and_then(VecDeque::pop_front);
+                    let (status, answer) = if path.ends_with("/embeddings") {
+                        (200, embeddings(&body))
+                    } else if let Some(scripted) = for_model {
+                        scripted
+                    } else {
+                        shared
+                            .scripts
+                            .lock()
+                            .unwrap()
+                            .get_mut(&path)
+                            .and_then(VecDeque::pop_front)
+                            .unwrap_or((500, json!({"error": {"message": "nothing scripted"}})))
+                    };
+                    warp::reply::with_header(
+                        warp::reply::with_status(
+                            warp::reply::json(&answer),
+                            StatusCode::from_u16(status).unwrap(),
+                        ),
+                        "retry-after",
+                        "0",
+                    )
+                }
             },
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

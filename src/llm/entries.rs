@@ -1,0 +1,348 @@
+//! Saved entries after the fact, for every agent: corrections ("the rice was 100 g", "no rice")
+//! and the Undo / Edit buttons under the reply to a saved estimate.
+//!
+//! Why save at once with Undo rather than ask Confirm first: people log a meal and put the phone
+//! away. An estimate waiting for a Confirm press is lost for everyone who never presses it, and
+//! the day's totals would be wrong until they do; an entry that is saved at once is right for
+//! the many who agree with it and one press (or "undo") away from gone for the few who don't.
+//! A wrong amount is fixed by saying so, which is quicker than a form.
+//!
+//! A correction applies to the person's most recent entry (of the last few days) that has the
+//! named food. The item's grams change and its numbers are rescaled at the item's own values per
+//! gram (from the food table, USDA or the photo consensus): nothing new is estimated. When the
+//! entry came from a photo, each vision agent's own estimate of that item is marked with the
+//! correction, which calibrates the agents for this person's next photos
+//! ([`health_actors::consensus::calibration`]).
+
+use std::fmt::Write as _;
+
+use chrono::Duration;
+use health_actors::conversation::{AgentError, TurnContext};
+use health_actors::domain::{FoodEntry, FoodItem};
+use health_actors::nutrition::{
+    apply_correction, find_item, parse_correction, Change, Correction, CorrectionError, FoodTable,
+};
+use health_actors::ports::{Button, Write};
+use uuid::Uuid;
+
+use super::offline::{day_label, day_total, goal_line, grams, macros_line};
+
+/// Button data: this prefix and the entry's id.
+pub const UNDO_PREFIX: &str = "entry:undo:";
+pub const EDIT_PREFIX: &str = "entry:edit:";
+
+/// How many local days back a correction looks for the food.
+const CORRECTION_DAYS: i64 = 2;
+
+/// The buttons under the reply to a saved estimate.
+pub fn entry_buttons(entry_id: Uuid) -> Vec<Vec<Button>> {
+    vec![vec![
+        Button {
+            label: "Undo".into(),
+            data: format!("{UNDO_PREFIX}{entry_id}"),
+        },
+        Button {
+            label: "Edit".into(),
+            data: format!("{EDIT_PREFIX}{entry_id}"),
+        },
+    ]]
+}
+
+/// Sends the reply to a saved estimate with its Undo / Edit buttons.
+pub async fn reply_with_entry_buttons(
+    ctx: &mut TurnContext<'_>,
+    text: impl Into<String>,
+    entry_id: Uuid,
+) -> Result<(), AgentError> {
+    // A delivery failure is logged and counted by the context; the entry is saved either way.
+    let _ = ctx.reply_with_buttons(text, &entry_buttons(entry_id)).await;
+    Ok(())
+}
+
+/// Handles a press on an entry's button; `None` when `data` is not one.
+pub async fn entry_button(ctx: &mut TurnContext<'_>, data: &str) -> Option<Result<(), AgentError>> {
+    if let Some(id) = data.strip_prefix(UNDO_PREFIX) {
+        return Some(undo_entry(ctx, Uuid::parse_str(id).ok()).await);
+    }
+    if let Some(id) = data.strip_prefix(EDIT_PREFIX) {
+        return Some(edit_entry(ctx, Uuid::parse_str(id).ok()).await);
+    }
+    None
+}
+
+/// Removes exactly the entry the button was under, whatever was logged since.
+async fn undo_entry(ctx: &mut TurnContext<'_>, id: Option<Uuid>) -> Result<(), AgentError> {
+    let user = ctx.user().clone();
+    let entry = match id {
+        Some(id) => ctx.store().food_entry(user.id, id).await?,
+        None => None,
+    };
+    let Some(entry) = entry else {
+        let _ = ctx
+            .reply("That entry is already removed; nothing else was changed.")
+            .await;
+        return Ok(());
+    };
+    ctx.write(vec![Write::DeleteFoodEntry {
+        user_id: user.id,
+        id: entry.id,
+    }])
+    .await?;
+    let today = user.local_date(ctx.now());
+    let when = day_label(entry.local_date, today);
+    let total = day_total(ctx, &user, entry.local_date).await?;
+    let _ = ctx
+        .reply(format!(
+            "Removed \"{}\" ({:.0} kcal, {when}).\n{}",
+            entry.description,
+            entry.total.kcal,
+            goal_line(&user.goals, &total, &when)
+        ))
+        .await;
+    Ok(())
+}
+
+/// Explains how to correct the entry, with one of its own foods as the example.
+async fn edit_entry(ctx: &mut TurnContext<'_>, id: Option<Uuid>) -> Result<(), AgentError> {
+    let user_id = ctx.user().id;
+    let entry = match id {
+        Some(id) => ctx.store().food_entry(user_id, id).await?,
+        None => None,
+    };
+    let text = match entry {
+        None => "That entry was removed, so there is nothing to edit. Tell me what you ate and I'll log it again.".to_owned(),
+        Some(entry) => {
+            let food = entry
+                .items
+                .first()
+                .map(|item| plain_food_name(&item.name))
+                .unwrap_or_else(|| "rice".to_owned());
+            format!(
+                "Tell me what to change in \"{}\", e.g. \"the {food} was 100 g\" or \"no {food}\".",
+                entry.description
+            )
+        }
+    };
+    let _ = ctx.reply(text).await;
+    Ok(())
+}
+
+/// "Rice, white, cooked" -> "rice": how a person would name the food.
+fn plain_food_name(name: &str) -> String {
+    name.split(',').next().unwrap_or(name).trim().to_lowercase()
+}
+
+/// What a correction did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Corrected {
+    /// Saved: the entry as it is now, and the item that changed.
+    Updated {
+        after: Box<FoodEntry>,
+        change: Change,
+        /// How many vision agents' estimates the correction calibrates.
+        calibrated_agents: usize,
+    },
+    /// Nothing is logged in the last few days.
+    NoEntry,
+    /// No recent entry has the food; the latest entry is named to the person.
+    NotFound { latest: FoodEntry },
+    /// Removing the item would leave the entry empty.
+    OnlyItem { entry: FoodEntry },
+    /// The amount is not usable.
+    BadAmount(f64),
+}
+
+/// Applies `correction` to the person's most recent entry that has the food, saves it (the
+/// numbers rescaled, never estimated anew) and calibrates the vision agents when the entry came
+/// from a photo.
+pub async fn correct_recent_entry(
+    ctx: &mut TurnContext<'_>,
+    table: &FoodTable,
+    correction: &Correction,
+) -> Result<Corrected, AgentError> {
+    let user = ctx.user().clone();
+    let Some(latest) = ctx.store().last_food_entry(user.id).await? else {
+        return Ok(Corrected::NoEntry);
+    };
+    let mut candidates = vec![latest.clone()];
+    let today = user.local_date(ctx.now());
+    let mut recent = ctx
+        .store()
+        .food_entries(user.id, today - Duration::days(CORRECTION_DAYS), today)
+        .await?;
+    recent.sort_by_key(|entry| std::cmp::Reverse(entry.created_at));
+    candidates.extend(recent.into_iter().filter(|entry| entry.id != latest.id));
+    let found = candidates.iter().find_map(|entry| {
+        find_item(entry, correction.food(), table).map(|index| (entry.clone(), index))
+    });
+    let Some((entry, index)) = found else {
+        return Ok(Corrected::NotFound { latest });
+    };
+    let (after, change) = match apply_correction(&entry, index, correction) {
+        Ok(applied) => applied,
+        Err(CorrectionError::OnlyItem) => return Ok(Corrected::OnlyItem { entry }),
+        Err(CorrectionError::BadAmount(grams)) => return Ok(Corrected::BadAmount(grams)),
+        Err(CorrectionError::NoSuchItem) => return Ok(Corrected::NotFound { latest }),
+    };
+    ctx.write(vec![Write::UpdateFoodEntry(after.clone())])
+        .await?;
+    let calibrated_agents = calibrate_agents(ctx, &entry, &change).await;
+    Ok(Corrected::Updated {
+        after: Box::new(after),
+        change,
+        calibrated_agents,
+    })
+}
+
+/// Marks every vision agent's estimate of the corrected item with the person's amount (0 when
+/// it was not there). Calibration is worth having but not worth failing the correction for: a
+/// store error is logged and costs only the learning.
+async fn calibrate_agents(ctx: &TurnContext<'_>, entry: &FoodEntry, change: &Change) -> usize {
+    let user_id = ctx.user().id;
+    let estimates = match ctx.store().vision_estimates(user_id, entry.id).await {
+        Ok(estimates) => estimates,
+        Err(error) => {
+            tracing::warn!(%error, "the vision estimates of a corrected entry could not be read");
+            return 0;
+        }
+    };
+    let corrected_grams = change.after.as_ref().map_or(0.0, |item| item.grams);
+    let now = ctx.now();
+    let marked: Vec<_> = estimates
+        .into_iter()
+        .filter(|estimate| estimate.item == change.before.name)
+        .map(|mut estimate| {
+            estimate.corrected_grams = Some(corrected_grams);
+            estimate.corrected_at = Some(now);
+            estimate
+        })
+        .collect();
+    if marked.is_empty() {
+        return 0;
+    }
+    match ctx.store().save_vision_estimates(&marked).await {
+        Ok(()) => marked.len(),
+        Err(error) => {
+            tracing::warn!(%error, "a correction could not calibrate the vision agents");
+            0
+        }
+    }
+}
+
+/// The offline agent's rule: a correction of a saved entry. `None` when `text` is not one (or
+/// names nothing eaten: "no thanks"), so the other rules answer it.
+pub async fn offline_correction(
+    ctx: &mut TurnContext<'_>,
+    table: &FoodTable,
+    text: &str,
+) -> Option<Result<(), AgentError>> {
+    let correction = parse_correction(text)?;
+    let outcome = match correct_recent_entry(ctx, table, &correction).await {
+        Ok(outcome) => outcome,
+        Err(error) => return Some(Err(error)),
+    };
+    let known_food = table
+        .lookup(correction.food())
+        .is_some_and(|found| found.score >= 0.9);
+    // Not about anything logged, and not a food either: some other sentence.
+    if matches!(outcome, Corrected::NotFound { .. } | Corrected::NoEntry) && !known_food {
+        return None;
+    }
+    let text = match describe(ctx, &correction, &outcome).await {
+        Ok(text) => text,
+        Err(error) => return Some(Err(error)),
+    };
+    let _ = ctx.reply(text).await;
+    Some(Ok(()))
+}
+
+/// What the person reads about a correction.
+pub async fn describe(
+    ctx: &TurnContext<'_>,
+    correction: &Correction,
+    outcome: &Corrected,
+) -> Result<String, AgentError> {
+    let user = ctx.user().clone();
+    let food = correction.food();
+    Ok(match outcome {
+        Corrected::NoEntry => format!(
+            "There's no recent entry to correct, so nothing changed. To log {food}, tell me what you had, e.g. \"100 g {food}\"."
+        ),
+        Corrected::NotFound { latest } => {
+            let mut text = format!(
+                "I couldn't find {food} in your recent entries (the latest is \"{}\"), so nothing changed.",
+                latest.description
+            );
+            if let Correction::Grams { grams: amount, .. } = correction {
+                let _ = write!(
+                    text,
+                    " To log it as a new meal, say \"I had {} g {food}\".",
+                    grams(*amount)
+                );
+            }
+            text
+        }
+        Corrected::OnlyItem { entry } => format!(
+            "{} is the only item of \"{}\", so I kept it. To remove the whole entry, say \"undo\" or press Undo under it.",
+            capitalised(food),
+            entry.description
+        ),
+        Corrected::BadAmount(amount) => format!(
+            "{} g doesn't look like a portion I can use; nothing changed. Tell me the weight in grams, e.g. \"the {food} was 100 g\".",
+            grams(*amount)
+        ),
+        Corrected::Updated {
+            after,
+            change,
+            calibrated_agents,
+            ..
+        } => {
+            let today = user.local_date(ctx.now());
+            let when = day_label(after.local_date, today);
+            let mut text = format!("Updated \"{}\" ({when}):\n", after.description);
+            let name = plain_food_name(&change.before.name);
+            let _ = match &change.after {
+                Some(item) => writeln!(
+                    text,
+                    "• {name}: {} g → {} g, {:.0} → {:.0} kcal",
+                    grams(change.before.grams),
+                    grams(item.grams),
+                    change.before.nutrients.kcal,
+                    item.nutrients.kcal
+                ),
+                None => writeln!(
+                    text,
+                    "• removed {name} ({:.0} kcal)",
+                    change.before.nutrients.kcal
+                ),
+            };
+            let _ = writeln!(text, "Meal now: {}", macros_line(&after.total));
+            let total = day_total(ctx, &user, after.local_date).await?;
+            text.push_str(&goal_line(&user.goals, &total, &when));
+            if *calibrated_agents > 0 {
+                text.push_str(
+                    "\nNoted: your next photos will lean on the photo readers that got this right.",
+                );
+            }
+            text
+        }
+    })
+}
+
+fn capitalised(text: &str) -> String {
+    let mut characters = text.chars();
+    match characters.next() {
+        Some(first) => first.to_uppercase().chain(characters).collect(),
+        None => String::new(),
+    }
+}
+
+/// The items of an entry as the LLM agent's tools report them.
+pub fn item_json(item: &FoodItem) -> serde_json::Value {
+    serde_json::json!({
+        "name": item.name,
+        "grams": (item.grams * 10.0).round() / 10.0,
+        "kcal": item.nutrients.kcal.round(),
+        "source": item.source.label(),
+    })
+}
