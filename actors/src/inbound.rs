@@ -190,6 +190,9 @@ pub struct Inbound {
     /// Set when the message is kept in the inbox (see [`crate::inbox`]): its turn marks the
     /// entry done and a replay skips the effects already committed.
     pub durable: Option<Durable>,
+    /// Where the edge stored a photo, relative to the data folder (`photos/<user>/<id>.jpg`),
+    /// for the entry made from it.
+    pub photo_path: Option<String>,
 }
 
 /// How a message kept in the inbox is handled.
@@ -216,12 +219,16 @@ impl Inbound {
             received_at: Utc::now(),
             reply,
             durable: None,
+            photo_path: None,
         }
     }
 
     /// The inbox entry that keeps this message (`source`: the edge it came through).
     pub fn to_inbox(&self, source: &str) -> InboxEntry {
-        let (content, photo) = self.content.to_stored();
+        let (mut content, photo) = self.content.to_stored();
+        if let Some(path) = &self.photo_path {
+            content["path"] = json!(path);
+        }
         InboxEntry {
             id: self.id,
             source: source.to_owned(),
@@ -249,6 +256,11 @@ impl Inbound {
             durable: Some(Durable {
                 skip_steps: entry.steps,
             }),
+            photo_path: entry
+                .content
+                .get("path")
+                .and_then(|path| path.as_str())
+                .map(str::to_owned),
         })
     }
 
@@ -346,5 +358,21 @@ mod tests {
             InboundContent::from_stored(&json!({"kind": "sticker"}), None),
             None
         );
+    }
+
+    #[test]
+    fn a_kept_photo_keeps_where_it_was_stored() {
+        let outbox: Arc<dyn Outbox> = crate::testing::RecordingOutbox::new();
+        let content = InboundContent::Photo {
+            bytes: vec![0xff, 0xd8, 0xff],
+            caption: None,
+        };
+        let mut message = Inbound::new(UserId(7), ChatId(7), content, outbox.clone());
+        message.photo_path = Some("photos/7/a.jpg".into());
+        let kept = message.to_inbox("telegram");
+        let back = Inbound::from_inbox(&kept, outbox).expect("readable");
+        assert_eq!(back.photo_path.as_deref(), Some("photos/7/a.jpg"));
+        assert_eq!(back.content, message.content);
+        assert_eq!(back.durable, Some(Durable { skip_steps: 0 }));
     }
 }

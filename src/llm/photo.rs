@@ -125,7 +125,7 @@ impl WithPhotos {
             description: caption.unwrap_or_else(|| "photo".to_owned()),
             items,
             total: consensus.total,
-            photo_path: None,
+            photo_path: inbound.photo_path.clone(),
             created_at: now,
         };
         ctx.write(vec![Write::InsertFoodEntry(entry)]).await?;

@@ -85,6 +85,7 @@ impl Edge {
             received_at: Utc::now(),
             reply,
             durable: None,
+            photo_path: None,
         }
     }
 
@@ -125,21 +126,23 @@ impl Edge {
         Ok(())
     }
 
-    /// What the message says, as the core's content; `Ok(None)` for kinds the bot does not take.
+    /// What the message says, as the core's content, with where a photo was stored (relative to
+    /// the data folder); `Ok(None)` for kinds the bot does not take.
     async fn content(
         &self,
         message: &Message,
         user: i64,
         id: Uuid,
-    ) -> Result<Option<InboundContent>, PhotoRejection> {
+    ) -> Result<Option<(InboundContent, Option<String>)>, PhotoRejection> {
         if let Some(text) = message.text() {
-            return Ok(text_content(text));
+            return Ok(text_content(text).map(|content| (content, None)));
         }
         if let Some(location) = message.location() {
-            return Ok(Some(InboundContent::Location {
+            let content = InboundContent::Location {
                 latitude: location.latitude,
                 longitude: location.longitude,
-            }));
+            };
+            return Ok(Some((content, None)));
         }
         let file = if let Some(sizes) = message.photo() {
             sizes
@@ -154,14 +157,23 @@ impl Edge {
         };
         let bytes = self.download(file).await?;
         let format = photos::validate(&bytes)?;
-        if let Err(error) = photos::store(&self.photos_dir, user, id, format, &bytes).await {
-            tracing::error!(user_id = user, %error, "could not store a picture");
-            return Err(PhotoRejection::NotSaved);
-        }
-        Ok(Some(InboundContent::Photo {
-            bytes,
-            caption: message.caption().map(str::to_owned),
-        }))
+        let stored = match photos::store(&self.photos_dir, user, id, format, &bytes).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::error!(user_id = user, %error, "could not store a picture");
+                return Err(PhotoRejection::NotSaved);
+            }
+        };
+        let path = stored
+            .file_name()
+            .map(|name| format!("photos/{user}/{}", name.to_string_lossy()));
+        Ok(Some((
+            InboundContent::Photo {
+                bytes,
+                caption: message.caption().map(str::to_owned),
+            },
+            path,
+        )))
     }
 
     /// `getFile`, then the download, refused as soon as it is known to exceed the limit.
@@ -276,7 +288,11 @@ async fn on_message(message: Message, update: Update, edge: Arc<Edge>) -> Prepar
     let chat = ChatId(message.chat.id.0);
     let id = edge.inbound_id(update.id);
     match edge.content(&message, user, id).await {
-        Ok(Some(content)) => Prepared::Message(edge.inbound(id, user, chat, content)),
+        Ok(Some((content, photo_path))) => {
+            let mut inbound = edge.inbound(id, user, chat, content);
+            inbound.photo_path = photo_path;
+            Prepared::Message(inbound)
+        }
         Ok(None) => {
             let _ = edge.outbox.send_text(chat, UNSUPPORTED).await;
             Prepared::Nothing
