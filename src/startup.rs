@@ -200,10 +200,15 @@ impl Application {
         .set(1.0);
         let api = settings.run_mode.runs_api().then(|| {
             http::api::ApiState::new(
-                store.clone(),
-                core.persistence(),
-                core.conversations(),
-                core.engine.clone(),
+                http::api::ApiParts {
+                    store: store.clone(),
+                    persistence: core.persistence(),
+                    conversations: core.conversations(),
+                    engine: core.engine.clone(),
+                    vision: core.vision.clone(),
+                    vision_timeout: settings.llm.vision_timeout,
+                    data_dir: settings.data_dir.clone(),
+                },
                 &settings.http,
             )
             .with_inbox(core.inbox())

@@ -1,13 +1,89 @@
 //! `/api/v1` through real HTTP on loopback: the whole journey of an integrator, auth and scoped
 //! keys, validation, limits, idempotent chat, CORS, metrics and the OpenAPI document.
 
+use chrono::{DateTime, Utc};
+use health_actors::domain::{Achievement, Streak, UserId, XpEvent};
+use health_actors::ports::{Store, Write};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+use crate::fakes::llm::{self, FakeLlm, Scripted};
 use crate::support::app::{spawn_app, TestApp};
 use crate::support::db::{database_url, TestDatabase};
 
 const ADMIN: &str = "admin-key-for-tests";
+
+/// A real photo of a meal (83 g chicken, 137 kcal).
+const PHOTO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/benchmarks/photos/dish_1550704750_camera_A.jpeg"
+);
+
+fn chicken(kcal: f64, grams: f64) -> Value {
+    json!({"no_food": false, "items": [{"name": "chicken breast", "grams": grams, "kcal": kcal, "protein_g": 25.0, "carbs_g": 0.0, "fat_g": 3.0, "confidence": 0.8}]})
+}
+
+/// A vision answer in OpenAI's Chat Completions format.
+fn openai_vision(answer: Value) -> Scripted {
+    (
+        200,
+        json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": answer.to_string()}}], "usage": {"prompt_tokens": 800, "completion_tokens": 60}}),
+    )
+}
+
+/// A vision answer in Anthropic's Messages format (a tool call).
+fn anthropic_vision(answer: Value) -> Scripted {
+    (
+        200,
+        json!({"content": [{"type": "tool_use", "id": "toolu_1", "name": "report_meal", "input": answer}], "stop_reason": "tool_use", "usage": {"input_tokens": 900, "output_tokens": 70}}),
+    )
+}
+
+/// Variables for two vision agents (OpenAI and Anthropic formats) on the fake provider; the chat
+/// agent stays offline.
+fn vision_vars(fake: &FakeLlm) -> Vec<(&'static str, String)> {
+    let url = fake.base_url();
+    vec![
+        ("OPENAI_API_KEY", "sk-test".to_owned()),
+        ("OPENAI_BASE_URL", format!("{url}/v1")),
+        ("ANTHROPIC_API_KEY", "ak-test".to_owned()),
+        ("ANTHROPIC_BASE_URL", url),
+        ("AGENT_MODEL", "offline:rules".to_owned()),
+        (
+            "VISION_MODELS",
+            "openai:gpt-vision,anthropic:claude-vision".to_owned(),
+        ),
+        ("VISION_TIMEOUT_SECS", "5".to_owned()),
+    ]
+}
+
+async fn upload_photo(
+    app: &TestApp,
+    user: i64,
+    photo: &[u8],
+    caption: Option<&str>,
+) -> (StatusCode, Value) {
+    let (content_type, body) = multipart(photo, caption);
+    call(
+        request(
+            app,
+            Method::POST,
+            &format!("/api/v1/users/{user}/food-entries/photo"),
+            Some(ADMIN),
+        )
+        .header("content-type", content_type)
+        .body(body),
+    )
+    .await
+}
+
+/// The files under `<data dir>/photos/<user>`.
+fn stored_photos(app: &TestApp, user: i64) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(app.data_dir.path().join("photos").join(user.to_string())) {
+        Ok(entries) => entries.map(|entry| entry.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
 
 fn request(app: &TestApp, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
     let builder = app.client.request(method, app.url(path));
@@ -86,10 +162,20 @@ fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &s
     assert!(message.len() > 10, "a sentence for a person: {body}");
 }
 
-/// The "done when" of the API: create a user, log a meal through chat, read it back from the
-/// list and the daily summary, upload a photo, delete the user.
+/// The "done when" of the API, through the real application with `RUN_MODE=api` and an admin
+/// key: create a user, log "2 eggs and a slice of toast" through chat, read it back from the
+/// list and the daily summary, upload a photo (two vision agents on a fake provider), delete
+/// the user (and their photo).
 async fn an_integrator_logs_a_meal_and_deletes_the_user(extra: &[(&str, &str)]) {
+    let fake = llm::start().await;
+    fake.script(
+        "/v1/chat/completions",
+        [openai_vision(chicken(140.0, 85.0))],
+    );
+    fake.script("/v1/messages", [anthropic_vision(chicken(130.0, 80.0))]);
+    let vision = vision_vars(&fake);
     let mut vars = vec![("RUN_MODE", "api"), ("API_KEYS", ADMIN)];
+    vars.extend(vision.iter().map(|(name, value)| (*name, value.as_str())));
     vars.extend_from_slice(extra);
     let app = spawn_app(&vars).await;
     let user = create_user(&app, 4242).await;
@@ -132,28 +218,44 @@ async fn an_integrator_logs_a_meal_and_deletes_the_user(extra: &[(&str, &str)]) 
     assert_eq!(daily["entries"], 1);
     assert_eq!(daily["total"]["kcal"], saved["total"]["kcal"]);
 
-    let (content_type, body) = multipart(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3], Some("lunch"));
-    let (status, body) = call(
-        request(
-            &app,
-            Method::POST,
-            "/api/v1/users/4242/food-entries/photo",
-            Some(ADMIN),
-        )
-        .header("content-type", content_type)
-        .body(body),
-    )
+    let photo = std::fs::read(PHOTO).expect("the shared benchmark photo");
+    let (status, logged) = upload_photo(&app, 4242, &photo, Some("chicken")).await;
+    assert_eq!(status, StatusCode::CREATED, "{logged}");
+    let agents = logged["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 2, "{logged}");
+    assert!(agents.iter().all(|a| a["status"] == "answered"), "{logged}");
+    assert!(logged["agreement"].as_f64().unwrap() > 0.5, "{logged}");
+    let photo_kcal = logged["entry"]["total"]["kcal"].as_f64().unwrap();
+    assert!((100.0..=180.0).contains(&photo_kcal), "{logged}");
+    assert_eq!(logged["entry"]["has_photo"], true);
+    assert_eq!(logged["entry"]["description"], "chicken");
+    let photo_id = logged["entry"]["id"].as_str().unwrap().to_owned();
+    // The photo is kept as photos/<user>/<entry id>.jpg, byte for byte.
+    let kept = stored_photos(&app, 4242);
+    assert_eq!(
+        kept,
+        vec![app
+            .data_dir
+            .path()
+            .join("photos")
+            .join("4242")
+            .join(format!("{photo_id}.jpg"))]
+    );
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), photo);
+    let (_, list) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/4242/food-entries",
+        Some(ADMIN),
+    ))
     .await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-    );
-    assert!(
-        body["message"].as_str().unwrap().contains("vision model"),
-        "{body}"
-    );
+    let ids: Vec<&str> = list["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [saved["id"].as_str().unwrap(), photo_id.as_str()]);
 
     let (status, _) = call(request(
         &app,
@@ -179,6 +281,10 @@ async fn an_integrator_logs_a_meal_and_deletes_the_user(extra: &[(&str, &str)]) 
     ))
     .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    assert!(
+        stored_photos(&app, 4242).is_empty(),
+        "the photo went with the user"
+    );
     app.stop().await.unwrap();
 }
 
@@ -821,8 +927,269 @@ async fn the_openapi_document_describes_every_route_and_the_bearer_scheme() {
         "/api/v1/users/{user_id}/summary/weekly",
         "/api/v1/users/{user_id}/memories",
         "/api/v1/users/{user_id}/memories/{memory_id}",
+        "/api/v1/users/{user_id}/progress",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_photo_with_no_food_or_no_answer_saves_nothing_and_says_why() {
+    let fake = llm::start().await;
+    let vision = vision_vars(&fake);
+    let mut vars = vec![("RUN_MODE", "api"), ("API_KEYS", ADMIN)];
+    vars.extend(vision.iter().map(|(name, value)| (*name, value.as_str())));
+    let app = spawn_app(&vars).await;
+    create_user(&app, 31).await;
+    let photo = std::fs::read(PHOTO).expect("the shared benchmark photo");
+
+    // Nothing scripted: both providers answer 500.
+    let (status, body) = upload_photo(&app, 31, &photo, None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Photo analysis is unavailable right now, describe it instead"),
+        "{body}"
+    );
+
+    // Both agents see no food.
+    fake.script(
+        "/v1/chat/completions",
+        [openai_vision(json!({"no_food": true, "items": []}))],
+    );
+    fake.script(
+        "/v1/messages",
+        [anthropic_vision(json!({"no_food": true, "items": []}))],
+    );
+    let (status, body) = upload_photo(&app, 31, &photo, Some("my desk")).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("photo:") && message.contains("nothing was saved"),
+        "{body}"
+    );
+
+    let (_, list) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/31/food-entries",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(list["entries"], json!([]), "{list}");
+    assert!(stored_photos(&app, 31).is_empty());
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_vision_models_a_photo_is_refused_with_503() {
+    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    create_user(&app, 32).await;
+    let photo = std::fs::read(PHOTO).expect("the shared benchmark photo");
+    let (status, body) = upload_photo(&app, 32, &photo, Some("lunch")).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("VISION_MODELS"),
+        "{body}"
+    );
+    assert!(stored_photos(&app, 32).is_empty());
+    app.stop().await.unwrap();
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn progress_shows_xp_streaks_and_achievements_from_the_store() {
+    let Some(url) = database_url("TEST_DATABASE_URL") else {
+        return;
+    };
+    let database = TestDatabase::create(&url).await.unwrap();
+    let app = spawn_app(&[
+        ("RUN_MODE", "api"),
+        ("API_KEYS", ADMIN),
+        ("DATABASE_URL", database.url()),
+    ])
+    .await;
+    create_user(&app, 40).await;
+    let path = "/api/v1/users/40/progress";
+
+    // Nothing earns progress yet: every list is empty, and the total is 0, not invented.
+    let (status, empty) = call(request(&app, Method::GET, path, Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::OK, "{empty}");
+    assert_eq!(
+        empty,
+        json!({"xp_total": 0, "xp_events": [], "next_cursor": null, "streaks": [], "achievements": []})
+    );
+
+    let (store, _) = health_agent::store::PostgresStore::connect(database.url(), 2)
+        .await
+        .unwrap();
+    let xp = |n: u128, amount: i64, created_at: &str| XpEvent {
+        id: uuid::Uuid::from_u128(n),
+        user_id: UserId(40),
+        amount,
+        reason: format!("reason {n}"),
+        created_at: at(created_at),
+    };
+    store
+        .apply(&[
+            Write::InsertXp(xp(1, 10, "2026-03-01T08:00:00Z")),
+            Write::InsertXp(xp(2, 5, "2026-03-02T08:00:00Z")),
+            Write::InsertXp(xp(3, 20, "2026-03-03T08:00:00Z")),
+            Write::UpsertStreak(Streak {
+                user_id: UserId(40),
+                domain: "food".to_owned(),
+                current: 3,
+                best: 7,
+                last_date: Some("2026-03-03".parse().unwrap()),
+                freezes_left: 1,
+            }),
+            Write::InsertAchievement(Achievement {
+                user_id: UserId(40),
+                code: "first_meal".to_owned(),
+                earned_at: at("2026-03-01T08:00:01Z"),
+            }),
+        ])
+        .await
+        .unwrap();
+
+    let (status, page) = call(request(
+        &app,
+        Method::GET,
+        &format!("{path}?limit=2"),
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["xp_total"], 35);
+    let amounts: Vec<i64> = page["xp_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, [20, 5], "newest first: {page}");
+    assert_eq!(page["xp_events"][0]["reason"], "reason 3");
+    assert_eq!(
+        page["streaks"],
+        json!([{"domain": "food", "current": 3, "best": 7, "last_date": "2026-03-03", "freezes_left": 1}])
+    );
+    assert_eq!(
+        page["achievements"],
+        json!([{"code": "first_meal", "earned_at": "2026-03-01T08:00:01Z"}])
+    );
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, rest) = call(request(
+        &app,
+        Method::GET,
+        &format!("{path}?limit=2&cursor={cursor}"),
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(rest["xp_events"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["xp_events"][0]["amount"], 10);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    assert_eq!(rest["xp_total"], 35);
+
+    let (status, body) = call(request(
+        &app,
+        Method::GET,
+        &format!("{path}?cursor=not-a-cursor"),
+        Some(ADMIN),
+    ))
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    app.stop().await.unwrap();
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn whole_numbers_are_integers_and_the_document_lists_the_accepted_names() {
+    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    // JSON Schema's integer includes 1324.0.
+    let (status, user) = call(
+        request(&app, Method::POST, "/api/v1/users", Some(ADMIN))
+            .json(&json!({"id": 1324.0, "timezone": "Asia/Tokyo"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert_eq!(user["id"], 1324);
+    let (status, profile) = call(
+        request(
+            &app,
+            Method::PATCH,
+            "/api/v1/users/1324/profile",
+            Some(ADMIN),
+        )
+        .json(&json!({"age_years": 48.0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    assert_eq!(profile["age_years"], 48);
+    let (status, body) = call(
+        request(&app, Method::POST, "/api/v1/keys", Some(ADMIN)).json(&json!({"user_id": 1324.5})),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
+    let (status, body) = call(
+        request(&app, Method::POST, "/api/v1/users", Some(ADMIN))
+            .json(&json!({"id": 9007199254740992_i64})),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
+    // Time zones are spelt exactly as the document lists them.
+    let (status, body) = call(
+        request(
+            &app,
+            Method::PATCH,
+            "/api/v1/users/1324/profile",
+            Some(ADMIN),
+        )
+        .json(&json!({"timezone": " Asia/Tokyo"})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+
+    let (_, document) = call(request(&app, Method::GET, "/openapi.json", None)).await;
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(
+        schemas["MealType"]["enum"],
+        json!(["breakfast", "lunch", "dinner", "snack"])
+    );
+    let zones = schemas["TimeZone"]["enum"].as_array().unwrap();
+    assert!(zones.contains(&json!("Asia/Tokyo")) && zones.len() > 300);
+    // PATCH bodies are merge patches: no field is required.
+    assert!(schemas["ProfilePatch"].get("required").is_none());
+    assert!(document["paths"]["/api/v1/users/{user_id}/progress"]["get"].is_object());
     app.stop().await.unwrap();
 }

@@ -94,6 +94,29 @@ impl RateLimits {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
     }
+
+    /// How many keys have a bucket now.
+    pub fn tracked_keys(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// Shrinks every `period` on a task that ends once these limits are dropped (it holds them
+    /// weakly). Call within a tokio runtime.
+    pub fn shrink_every(self: &Arc<Self>, period: Duration) {
+        let limits = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                match limits.upgrade() {
+                    Some(limits) => limits.shrink(),
+                    None => break,
+                }
+            }
+        });
+    }
 }
 
 /// Checks bearer keys.
@@ -207,5 +230,29 @@ mod tests {
             other => panic!("expected a rate limit, got {other:?}"),
         }
         assert!(limits.check(&caller(Principal::User(UserId(1)))).is_ok());
+    }
+
+    #[tokio::test]
+    async fn idle_buckets_are_forgotten() {
+        // A cell every 0.1 ms: a bucket is full again almost at once.
+        let limits = Arc::new(RateLimits::per_minute(600_000));
+        for user in 0..1_000 {
+            assert!(limits.check(&caller(Principal::User(UserId(user)))).is_ok());
+        }
+        assert_eq!(limits.tracked_keys(), 1_000);
+        limits.shrink_every(Duration::from_millis(5));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while limits.tracked_keys() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} buckets are still kept",
+                limits.tracked_keys()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The task holds the limits weakly: dropping them ends it.
+        let weak = Arc::downgrade(&limits);
+        drop(limits);
+        assert!(weak.upgrade().is_none());
     }
 }

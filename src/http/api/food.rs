@@ -1,5 +1,5 @@
-//! Food entries (list, create from text or a photo, correct, delete) and the daily and weekly
-//! summaries.
+//! Food entries (list, create from text, correct, delete) and the daily and weekly summaries;
+//! entries from a photo are created in [`super::photo`].
 //!
 //! Text is estimated by the same nutrition engine the assistant uses (built-in table, then USDA
 //! when configured); a meal with no known food is refused rather than saved as zero. "Today" is
@@ -7,30 +7,25 @@
 //! paged with an opaque cursor that stays valid while entries are added.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use futures::TryStreamExt;
 use health_actors::domain::{FoodEntry, Grams, Nutrients, User};
 use health_actors::ports::Write;
 use serde::Deserialize;
 use uuid::Uuid;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
-use warp::{Buf, Filter, Reply};
+use warp::{Filter, Reply};
 
 use super::body::{
     CorrectFoodEntryBody, CreateFoodEntryBody, CreatedFoodEntry, DailySummary, FoodEntryBody,
-    FoodEntryPage, GoalsBody, NutrientsBody, WeeklySummary,
+    FoodEntryPage, GoalsBody, NutrientsBody, RemainingBody, WeeklySummary,
 };
 use super::users::page_limit;
-use super::{
-    answer, bounded, caller, json_body, json_reply, with, ApiError, ApiState, Caller,
-    PHOTO_BODY_LIMIT,
-};
+use super::{answer, bounded, caller, json_body, json_reply, with, ApiError, ApiState, Caller};
 
 const ENTRY_PAGE_DEFAULT: usize = 50;
 /// The longest range one list request may cover.
 const RANGE_MAX_DAYS: i64 = 366;
 const TEXT_MAX_CHARS: usize = 2_000;
-const CAPTION_MAX_CHARS: usize = 1_000;
 
 pub(super) fn routes(state: ApiState) -> BoxedFilter<(warp::reply::Response,)> {
     let list = warp::path!("api" / "v1" / "users" / i64 / "food-entries")
@@ -49,14 +44,7 @@ pub(super) fn routes(state: ApiState) -> BoxedFilter<(warp::reply::Response,)> {
         .then(|user, caller, body, state| async move {
             answer(bounded(create(user, caller, body, state)).await)
         });
-    let photo = warp::path!("api" / "v1" / "users" / i64 / "food-entries" / "photo")
-        .and(warp::post())
-        .and(caller(state.clone()))
-        .and(photo_form())
-        .and(with(state.clone()))
-        .then(|user, caller, form, state| async move {
-            answer(bounded(photo(user, caller, form, state)).await)
-        });
+    let photo = super::photo::route(state.clone());
     let correct = warp::path!("api" / "v1" / "users" / i64 / "food-entries" / Uuid)
         .and(warp::patch())
         .and(caller(state.clone()))
@@ -143,9 +131,18 @@ pub(super) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
     format!("{}_{}", at.timestamp_micros(), id.simple())
 }
 
+/// The inverse of [`encode_cursor`], exactly as strict as the pattern the document states
+/// (`^[0-9]{1,16}_[0-9a-f]{32}$`).
 pub(super) fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let invalid = || ApiError::field("cursor", "is not a cursor this API gave out");
     let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let shaped = (1..=16).contains(&micros.len())
+        && micros.bytes().all(|b| b.is_ascii_digit())
+        && id.len() == 32
+        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !shaped {
+        return Err(invalid());
+    }
     let at = micros
         .parse::<i64>()
         .ok()
@@ -160,7 +157,7 @@ pub(super) fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiEr
     path = "/api/v1/users/{user_id}/food-entries",
     tag = "food",
     summary = "Food entries of a local day or a range of days, by time eaten",
-    params(("user_id" = i64, Path, description = "The person's id"), ("date" = Option<chrono::NaiveDate>, Query, description = "One local day, YYYY-MM-DD (default today)"), ("from" = Option<chrono::NaiveDate>, Query, description = "First local day of a range"), ("to" = Option<chrono::NaiveDate>, Query, description = "Last local day of a range (default today)"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]+_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("date" = Option<chrono::NaiveDate>, Query, description = "One local day, YYYY-MM-DD (default today)"), ("from" = Option<chrono::NaiveDate>, Query, description = "First local day of a range"), ("to" = Option<chrono::NaiveDate>, Query, description = "Last local day of a range (default today)"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,16}_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
     responses((status = 200, description = "A page of entries", body = FoodEntryPage), super::openapi::CommonErrors)
 )]
 pub(super) async fn list(
@@ -222,16 +219,19 @@ pub(super) async fn list(
     }))
 }
 
-fn check_text(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(ApiError::field(field, "must not be empty"));
-    }
+/// Text that is not blank and at most `max` characters as sent (the limits the document states
+/// as `minLength`, `maxLength` and a pattern that needs one character that is not white space);
+/// kept without the white space around it.
+pub(super) fn check_text(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
     if text.chars().count() > max {
         return Err(ApiError::field(
             field,
             format!("must be at most {max} characters"),
         ));
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ApiError::field(field, "must not be empty"));
     }
     Ok(text.to_owned())
 }
@@ -246,7 +246,7 @@ fn check_eaten_at(eaten_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Api
     Ok(())
 }
 
-fn local_meal(user: &User, eaten_at: DateTime<Utc>) -> health_actors::domain::MealType {
+pub(super) fn local_meal(user: &User, eaten_at: DateTime<Utc>) -> health_actors::domain::MealType {
     crate::llm::offline::meal_type_at(eaten_at.with_timezone(&user.tz()).time())
 }
 
@@ -255,7 +255,7 @@ fn local_meal(user: &User, eaten_at: DateTime<Utc>) -> health_actors::domain::Me
     path = "/api/v1/users/{user_id}/food-entries",
     tag = "food",
     summary = "Log a meal described in words",
-    params(("user_id" = i64, Path, description = "The person's id")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     request_body = CreateFoodEntryBody,
     responses((status = 201, description = "Saved", body = CreatedFoodEntry), super::openapi::CommonErrors)
 )]
@@ -323,7 +323,7 @@ async fn entry_of(state: &ApiState, user: &User, entry: Uuid) -> Result<FoodEntr
     path = "/api/v1/users/{user_id}/food-entries/{entry_id}",
     tag = "food",
     summary = "Correct an entry: new text, item amounts, meal or time",
-    params(("user_id" = i64, Path, description = "The person's id"), ("entry_id" = uuid::Uuid, Path, description = "The entry's id")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("entry_id" = uuid::Uuid, Path, description = "The entry's id")),
     request_body = CorrectFoodEntryBody,
     responses((status = 200, description = "The corrected entry", body = FoodEntryBody), super::openapi::CommonErrors)
 )]
@@ -405,7 +405,7 @@ pub(super) async fn correct(
     path = "/api/v1/users/{user_id}/food-entries/{entry_id}",
     tag = "food",
     summary = "Delete an entry",
-    params(("user_id" = i64, Path, description = "The person's id"), ("entry_id" = uuid::Uuid, Path, description = "The entry's id")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("entry_id" = uuid::Uuid, Path, description = "The entry's id")),
     responses((status = 204, description = "Deleted"), super::openapi::CommonErrors)
 )]
 pub(super) async fn delete(
@@ -435,7 +435,7 @@ fn day_summary(user: &User, date: NaiveDate, entries: &[&FoodEntry]) -> DailySum
         date,
         total: NutrientsBody::from(&total),
         goals: GoalsBody::from(&user.goals),
-        remaining: GoalsBody {
+        remaining: RemainingBody {
             kcal: remaining(user.goals.kcal, total.kcal),
             protein_g: remaining(user.goals.protein_g, total.protein_g),
             carbs_g: remaining(user.goals.carbs_g, total.carbs_g),
@@ -450,7 +450,7 @@ fn day_summary(user: &User, date: NaiveDate, entries: &[&FoodEntry]) -> DailySum
     path = "/api/v1/users/{user_id}/summary/daily",
     tag = "summary",
     summary = "Totals of a local day against the goals",
-    params(("user_id" = i64, Path, description = "The person's id"), ("date" = Option<chrono::NaiveDate>, Query, description = "YYYY-MM-DD, default today")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("date" = Option<chrono::NaiveDate>, Query, description = "YYYY-MM-DD, default today")),
     responses((status = 200, description = "The day", body = DailySummary), super::openapi::CommonErrors)
 )]
 pub(super) async fn daily(
@@ -476,7 +476,7 @@ pub(super) async fn daily(
     path = "/api/v1/users/{user_id}/summary/weekly",
     tag = "summary",
     summary = "Seven local days ending on end",
-    params(("user_id" = i64, Path, description = "The person's id"), ("end" = Option<chrono::NaiveDate>, Query, description = "YYYY-MM-DD, default today")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("end" = Option<chrono::NaiveDate>, Query, description = "YYYY-MM-DD, default today")),
     responses((status = 200, description = "The week", body = WeeklySummary), super::openapi::CommonErrors)
 )]
 pub(super) async fn weekly(
@@ -515,153 +515,9 @@ pub(super) async fn weekly(
     }))
 }
 
-/// The uploaded photo and its caption.
-pub(super) struct PhotoForm {
-    photo: Option<Vec<u8>>,
-    caption: Option<String>,
-}
-
-/// `multipart/form-data` with a `photo` file (JPEG, PNG or WebP) and an optional `caption`; the
-/// whole body at most [`PHOTO_BODY_LIMIT`].
-fn photo_form() -> BoxedFilter<(PhotoForm,)> {
-    warp::header::optional::<String>("content-type")
-        .and(warp::header::optional::<u64>("content-length"))
-        .and_then(
-            |content_type: Option<String>, length: Option<u64>| async move {
-                let multipart = content_type.is_some_and(|value| {
-                    value
-                        .trim()
-                        .to_ascii_lowercase()
-                        .starts_with("multipart/form-data")
-                });
-                if !multipart {
-                    return Err(warp::reject::custom(ApiError::UnsupportedMediaType(
-                        "Upload the photo as multipart/form-data with a field named 'photo'."
-                            .into(),
-                    )));
-                }
-                if length.is_some_and(|length| length > PHOTO_BODY_LIMIT) {
-                    return Err(warp::reject::custom(photo_too_large()));
-                }
-                Ok(())
-            },
-        )
-        .untuple_one()
-        .and(warp::multipart::form().max_length(PHOTO_BODY_LIMIT))
-        .and_then(|form: warp::multipart::FormData| async move {
-            read_photo_form(form).await.map_err(warp::reject::custom)
-        })
-        .boxed()
-}
-
-fn photo_too_large() -> ApiError {
-    ApiError::PayloadTooLarge(format!(
-        "The photo upload is larger than {} MiB.",
-        PHOTO_BODY_LIMIT / 1024 / 1024
-    ))
-}
-
-async fn read_photo_form(mut form: warp::multipart::FormData) -> Result<PhotoForm, ApiError> {
-    let unreadable = |_| ApiError::InvalidBody("the multipart form could not be read".to_owned());
-    let mut result = PhotoForm {
-        photo: None,
-        caption: None,
-    };
-    while let Some(part) = form.try_next().await.map_err(unreadable)? {
-        let name = part.name().to_owned();
-        let bytes: Vec<u8> = part
-            .stream()
-            .try_fold(Vec::new(), |mut bytes, mut chunk| async move {
-                while chunk.has_remaining() {
-                    let piece = chunk.chunk();
-                    bytes.extend_from_slice(piece);
-                    let advance = piece.len();
-                    chunk.advance(advance);
-                }
-                Ok(bytes)
-            })
-            .await
-            .map_err(unreadable)?;
-        match name.as_str() {
-            "photo" => result.photo = Some(bytes),
-            "caption" => {
-                let caption = String::from_utf8(bytes)
-                    .map_err(|_| ApiError::field("caption", "must be UTF-8 text"))?;
-                if !caption.trim().is_empty() {
-                    result.caption = Some(check_text("caption", &caption, CAPTION_MAX_CHARS)?);
-                }
-            }
-            other => {
-                return Err(ApiError::field(
-                    other,
-                    "is not a field of this form (send 'photo' and optionally 'caption')",
-                ))
-            }
-        }
-    }
-    Ok(result)
-}
-
-/// The image format of `bytes` from its magic numbers.
-pub(super) fn image_format(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("jpeg")
-    } else if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
-        Some("png")
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("webp")
-    } else {
-        None
-    }
-}
-
-#[utoipa::path(
-    post,
-    path = "/api/v1/users/{user_id}/food-entries/photo",
-    tag = "food",
-    summary = "Log a meal from a photo (multipart/form-data: photo, caption)",
-    description = "The photo is checked (JPEG, PNG or WebP, at most 10 MiB); until a vision model is configured the answer is 503 and nothing is saved.",
-    params(("user_id" = i64, Path, description = "The person's id")),
-    request_body(content = String, content_type = "multipart/form-data", description = "Fields: photo (JPEG, PNG or WebP, up to 10 MiB in all), caption (optional text)"),
-    responses(super::openapi::CommonErrors)
-)]
-pub(super) async fn photo(
-    user: i64,
-    caller: Caller,
-    form: PhotoForm,
-    state: ApiState,
-) -> Result<warp::reply::Response, ApiError> {
-    let user = state.user(caller.may_act_on(user)?).await?;
-    let photo = form
-        .photo
-        .filter(|photo| !photo.is_empty())
-        .ok_or_else(|| {
-            ApiError::field("photo", "is missing: attach the image as the 'photo' field")
-        })?;
-    if image_format(&photo).is_none() {
-        return Err(ApiError::UnsupportedMediaType(
-            "The photo must be a JPEG, PNG or WebP image.".into(),
-        ));
-    }
-    tracing::info!(user_id = %user.id, bytes = photo.len(), has_caption = form.caption.is_some(), "photo received through the API");
-    Err(ApiError::Unavailable(
-        "Photo analysis needs a vision model, and none is configured yet: nothing was saved. Log the meal as text instead (POST /api/v1/users/{user_id}/food-entries)."
-            .into(),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn images_are_recognised_by_their_magic_numbers() {
-        assert_eq!(image_format(&[0xFF, 0xD8, 0xFF, 0xE0, 0]), Some("jpeg"));
-        assert_eq!(image_format(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some("png"));
-        assert_eq!(image_format(b"RIFF\x10\0\0\0WEBPVP8 "), Some("webp"));
-        assert_eq!(image_format(b"GIF89a"), None);
-        assert_eq!(image_format(b""), None);
-    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

@@ -14,15 +14,18 @@ mod chat;
 pub mod error;
 mod food;
 pub mod openapi;
+pub mod photo;
 mod users;
 
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use health_actors::conversation::ConversationsHandle;
 use health_actors::persistence::PersistenceHandle;
 use health_actors::ports::Store;
+use health_actors::vision::VisionHandle;
 use serde::de::DeserializeOwned;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -38,8 +41,11 @@ use crate::nutrition::engine::NutritionEngine;
 pub const JSON_BODY_LIMIT: u64 = 64 * 1024;
 /// Largest photo upload accepted (the whole multipart body).
 pub const PHOTO_BODY_LIMIT: u64 = 10 * 1024 * 1024;
-/// Bound on every request but chat.
+/// Bound on every request but chat and photos.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often buckets that are full again are forgotten, so that keys seen once (or a scanner
+/// trying many) do not keep memory for ever.
+const RATE_LIMIT_SHRINK_EVERY: Duration = Duration::from_secs(300);
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -53,26 +59,50 @@ pub struct ApiState {
     pub idempotency: Arc<chat::IdempotencyCache>,
     /// Where chat messages are kept before they are handled (see [`ApiState::with_inbox`]).
     pub inbox: health_actors::inbox::Inbox,
+    /// The vision agents, when `VISION_MODELS` lists any: photo uploads go to them.
+    pub vision: Option<VisionHandle>,
+    /// Bound on a photo upload: the vision agents' deadline and some room to save.
+    pub photo_timeout: Duration,
+    /// `<DATA_DIR>/photos`: uploaded photos are kept under `<user>/`.
+    pub photos_dir: PathBuf,
+}
+
+/// What the API needs from the rest of the application.
+pub struct ApiParts {
+    pub store: Arc<dyn Store>,
+    pub persistence: PersistenceHandle,
+    pub conversations: ConversationsHandle,
+    pub engine: Arc<NutritionEngine>,
+    pub vision: Option<VisionHandle>,
+    /// Each vision agent's deadline (`VISION_TIMEOUT_SECS`).
+    pub vision_timeout: Duration,
+    pub data_dir: PathBuf,
 }
 
 impl ApiState {
-    pub fn new(
-        store: Arc<dyn Store>,
-        persistence: PersistenceHandle,
-        conversations: ConversationsHandle,
-        engine: Arc<NutritionEngine>,
-        settings: &crate::config::HttpSettings,
-    ) -> Self {
-        let inbox = health_actors::inbox::Inbox::new(store.clone(), conversations.clone());
+    /// The state of the API, and a task that forgets idle rate-limit buckets every few minutes
+    /// for as long as the state (held by the routes) lives. Call within a tokio runtime.
+    pub fn new(parts: ApiParts, settings: &crate::config::HttpSettings) -> Self {
+        let limits = Arc::new(RateLimits::per_minute(settings.api_rate_limit_per_minute));
+        limits.shrink_every(RATE_LIMIT_SHRINK_EVERY);
+        let inbox =
+            health_actors::inbox::Inbox::new(parts.store.clone(), parts.conversations.clone());
         Self {
-            auth: Arc::new(Authenticator::new(settings.api_keys.clone(), store.clone())),
-            store,
-            persistence,
-            conversations,
-            engine,
-            limits: Arc::new(RateLimits::per_minute(settings.api_rate_limit_per_minute)),
+            auth: Arc::new(Authenticator::new(
+                settings.api_keys.clone(),
+                parts.store.clone(),
+            )),
+            store: parts.store,
+            persistence: parts.persistence,
+            conversations: parts.conversations,
+            engine: parts.engine,
+            limits,
             idempotency: Arc::new(chat::IdempotencyCache::default()),
             inbox,
+            vision: parts.vision,
+            // The coordinator waits the deadline and a few seconds for the consensus.
+            photo_timeout: REQUEST_TIMEOUT.max(parts.vision_timeout + Duration::from_secs(15)),
+            photos_dir: parts.data_dir.join("photos"),
         }
     }
 
@@ -302,6 +332,7 @@ pub fn route_template(path: &str) -> Option<&'static str> {
         ["users", _, "summary", "weekly"] => "/api/v1/users/{user_id}/summary/weekly",
         ["users", _, "memories"] => "/api/v1/users/{user_id}/memories",
         ["users", _, "memories", _] => "/api/v1/users/{user_id}/memories/{memory_id}",
+        ["users", _, "progress"] => "/api/v1/users/{user_id}/progress",
         _ => "/api/v1/other",
     })
 }
@@ -317,7 +348,8 @@ pub fn allowed_methods(template: &str) -> Option<&'static str> {
         "/api/v1/users/{user_id}/food-entries/{entry_id}" => "PATCH, DELETE",
         "/api/v1/users/{user_id}/summary/daily"
         | "/api/v1/users/{user_id}/summary/weekly"
-        | "/api/v1/users/{user_id}/memories" => "GET",
+        | "/api/v1/users/{user_id}/memories"
+        | "/api/v1/users/{user_id}/progress" => "GET",
         "/api/v1/users/{user_id}/memories/{memory_id}" => "DELETE",
         _ => return None,
     })

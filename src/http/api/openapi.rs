@@ -23,9 +23,10 @@ use super::error::ErrorBody;
         super::users::list_memories,
         super::users::delete_memory,
         super::users::create_key,
+        super::users::progress,
         super::food::list,
         super::food::create,
-        super::food::photo,
+        super::photo::photo,
         super::food::correct,
         super::food::delete,
         super::food::daily,
@@ -50,6 +51,7 @@ use super::error::ErrorBody;
         body::ItemCorrection,
         body::CorrectFoodEntryBody,
         body::DailySummary,
+        body::RemainingBody,
         body::WeeklySummary,
         body::MemoryBody,
         body::MemoryPage,
@@ -60,8 +62,16 @@ use super::error::ErrorBody;
         body::ChatResponse,
         body::CreateKeyBody,
         body::CreatedKey,
+        body::ProfilePatch,
+        body::PhotoUpload,
+        body::PhotoAgentBody,
+        body::PhotoFoodEntry,
+        body::XpEventBody,
+        body::StreakBody,
+        body::AchievementBody,
+        body::ProgressBody,
     )),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &PhotoEncoding, &IdempotencyKeyShape),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
@@ -113,7 +123,7 @@ pub enum CommonErrors {
     Internal(ErrorBody),
     #[response(
         status = 503,
-        description = "No API_KEYS configured, the database or the assistant is unavailable, or photo analysis has no vision model"
+        description = "No API_KEYS configured, the database or the assistant is unavailable, or photo analysis has no vision model or no answer from one"
     )]
     Unavailable(ErrorBody),
     #[response(status = 504, description = "The request took too long")]
@@ -129,6 +139,59 @@ impl Modify for BearerScheme {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// States the media types a photo part may have (the macros cannot write `encoding`).
+struct PhotoEncoding;
+
+impl Modify for PhotoEncoding {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let operation = openapi
+            .paths
+            .paths
+            .get_mut("/api/v1/users/{user_id}/food-entries/photo")
+            .and_then(|item| item.post.as_mut());
+        let Some(body) = operation.and_then(|operation| operation.request_body.as_mut()) else {
+            return;
+        };
+        if let Some(content) = body.content.get_mut("multipart/form-data") {
+            content.encoding.insert(
+                "photo".into(),
+                utoipa::openapi::encoding::EncodingBuilder::new()
+                    .content_type(Some("image/jpeg, image/png, image/webp"))
+                    .build(),
+            );
+        }
+    }
+}
+
+/// The shape `POST /api/v1/chat` checks an `Idempotency-Key` against (1 to 255 visible ASCII
+/// characters, 422 otherwise), stated here because the chat route's annotation gives only the
+/// parameter's description.
+struct IdempotencyKeyShape;
+
+impl Modify for IdempotencyKeyShape {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Type;
+        let parameters = openapi
+            .paths
+            .paths
+            .get_mut("/api/v1/chat")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.parameters.as_mut());
+        for parameter in parameters.into_iter().flatten() {
+            if parameter.name.eq_ignore_ascii_case("idempotency-key") {
+                parameter.schema = Some(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(255))
+                        .pattern(Some("^[!-~]+$"))
+                        .into(),
+                );
+            }
+        }
     }
 }
 

@@ -16,8 +16,8 @@ use warp::{Filter, Reply};
 
 use super::auth::{generate_key, hash_key};
 use super::body::{
-    CreateKeyBody, CreateUserBody, CreatedKey, GoalsBody, MemoryBody, MemoryPage, ProfileBody,
-    UserBody,
+    AchievementBody, CreateKeyBody, CreateUserBody, CreatedKey, GoalsBody, MemoryBody, MemoryPage,
+    ProfileBody, ProfilePatch, ProgressBody, StreakBody, UserBody, XpEventBody,
 };
 use super::{answer, bounded, caller, json_body, json_reply, with, ApiError, ApiState, Caller};
 
@@ -90,9 +90,17 @@ pub(super) fn routes(state: ApiState) -> BoxedFilter<(warp::reply::Response,)> {
     let delete_memory = warp::path!("api" / "v1" / "users" / i64 / "memories" / Uuid)
         .and(warp::delete())
         .and(caller(state.clone()))
-        .and(with(state))
+        .and(with(state.clone()))
         .then(|user, memory, caller, state| async move {
             answer(bounded(delete_memory(user, memory, caller, state)).await)
+        });
+    let progress = warp::path!("api" / "v1" / "users" / i64 / "progress")
+        .and(warp::get())
+        .and(caller(state.clone()))
+        .and(warp::query::<PageQuery>())
+        .and(with(state))
+        .then(|user, caller, query, state| async move {
+            answer(bounded(progress(user, caller, query, state)).await)
         });
     create
         .or(get)
@@ -110,6 +118,8 @@ pub(super) fn routes(state: ApiState) -> BoxedFilter<(warp::reply::Response,)> {
         .or(memories)
         .unify()
         .or(delete_memory)
+        .unify()
+        .or(progress)
         .unify()
         .boxed()
 }
@@ -198,9 +208,9 @@ fn new_user_id() -> UserId {
     UserId(-(random as i64) - 1)
 }
 
+/// An IANA name spelt exactly as the tz database does (the document lists them).
 fn check_timezone(name: &str) -> Result<String, ApiError> {
-    name.trim()
-        .parse::<chrono_tz::Tz>()
+    name.parse::<chrono_tz::Tz>()
         .map(|tz| tz.name().to_owned())
         .map_err(|_| {
             ApiError::field(
@@ -211,14 +221,7 @@ fn check_timezone(name: &str) -> Result<String, ApiError> {
 }
 
 fn check_display_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::field(
-            "display_name",
-            "must be 1 to 100 characters",
-        ));
-    }
-    Ok(name.to_owned())
+    super::food::check_text("display_name", name, 100)
 }
 
 #[utoipa::path(
@@ -226,7 +229,7 @@ fn check_display_name(name: &str) -> Result<String, ApiError> {
     path = "/api/v1/users/{user_id}",
     tag = "users",
     summary = "A user with profile and goals",
-    params(("user_id" = i64, Path, description = "The person's id")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     responses((status = 200, description = "The user", body = UserBody), super::openapi::CommonErrors)
 )]
 pub(super) async fn get_user(
@@ -243,7 +246,7 @@ pub(super) async fn get_user(
     path = "/api/v1/users/{user_id}",
     tag = "users",
     summary = "Delete the user and everything stored about them",
-    params(("user_id" = i64, Path, description = "The person's id")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     responses((status = 204, description = "Deleted"), super::openapi::CommonErrors)
 )]
 pub(super) async fn delete_user(
@@ -272,6 +275,15 @@ pub(super) async fn delete_user(
     {
         state.conversations.refresh(user);
         tracing::info!(user_id = %user, "user deleted through the API");
+        // The photos they uploaded go with them.
+        let photos = crate::telegram::photos::user_dir(&state.photos_dir, user.0);
+        match tokio::fs::remove_dir_all(&photos).await {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::error!(user_id = %user, %error, "could not delete a person's photos")
+            }
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::user_not_found(user.0))
@@ -283,7 +295,7 @@ pub(super) async fn delete_user(
     path = "/api/v1/users/{user_id}/profile",
     tag = "users",
     summary = "The profile and time zone",
-    params(("user_id" = i64, Path, description = "The person's id")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     responses((status = 200, description = "The profile", body = ProfileBody), super::openapi::CommonErrors)
 )]
 pub(super) async fn get_profile(
@@ -332,8 +344,8 @@ fn check_range(field: &str, value: Option<f64>, min: f64, max: f64) -> Result<()
     path = "/api/v1/users/{user_id}/profile",
     tag = "users",
     summary = "Change profile fields (merge patch: null clears a field)",
-    params(("user_id" = i64, Path, description = "The person's id")),
-    request_body(content = ProfileBody, description = "Any subset of the profile's fields"),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
+    request_body(content = ProfilePatch, description = "Any subset of the profile's fields"),
     responses((status = 200, description = "The changed profile", body = ProfileBody), super::openapi::CommonErrors)
 )]
 pub(super) async fn patch_profile(
@@ -383,7 +395,7 @@ pub(super) async fn patch_profile(
     path = "/api/v1/users/{user_id}/goals",
     tag = "users",
     summary = "Daily targets",
-    params(("user_id" = i64, Path, description = "The person's id")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     responses((status = 200, description = "The goals", body = GoalsBody), super::openapi::CommonErrors)
 )]
 pub(super) async fn get_goals(
@@ -400,7 +412,7 @@ pub(super) async fn get_goals(
     path = "/api/v1/users/{user_id}/goals",
     tag = "users",
     summary = "Change daily targets (merge patch: null clears a goal)",
-    params(("user_id" = i64, Path, description = "The person's id")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     request_body(content = GoalsBody, description = "Any subset of the goals"),
     responses((status = 200, description = "The changed goals", body = GoalsBody), super::openapi::CommonErrors)
 )]
@@ -432,7 +444,7 @@ pub(super) async fn patch_goals(
     path = "/api/v1/users/{user_id}/memories",
     tag = "memories",
     summary = "Facts the person stated, oldest first",
-    params(("user_id" = i64, Path, description = "The person's id"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]+_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,16}_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
     responses((status = 200, description = "A page of memories", body = MemoryPage), super::openapi::CommonErrors)
 )]
 pub(super) async fn list_memories(
@@ -481,7 +493,7 @@ pub(super) async fn list_memories(
     path = "/api/v1/users/{user_id}/memories/{memory_id}",
     tag = "memories",
     summary = "Forget one memory",
-    params(("user_id" = i64, Path, description = "The person's id"), ("memory_id" = uuid::Uuid, Path, description = "The memory's id")),
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("memory_id" = uuid::Uuid, Path, description = "The memory's id")),
     responses((status = 204, description = "Forgotten"), super::openapi::CommonErrors)
 )]
 pub(super) async fn delete_memory(
@@ -511,6 +523,68 @@ pub(super) async fn delete_memory(
         .await
         .map_err(ApiError::persist)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// XP events per page when the client does not say.
+const XP_PAGE_DEFAULT: usize = 50;
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user_id}/progress",
+    tag = "progress",
+    summary = "XP (total and events, newest first), streaks and achievements",
+    description = "Lists are empty until something earns them.",
+    params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "XP events per page, 1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,16}_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
+    responses((status = 200, description = "The person's progress", body = ProgressBody), super::openapi::CommonErrors)
+)]
+pub(super) async fn progress(
+    user: i64,
+    caller: Caller,
+    query: PageQuery,
+    state: ApiState,
+) -> Result<impl Reply, ApiError> {
+    let user = state.user(caller.may_act_on(user)?).await?;
+    let limit = page_limit(query.limit, XP_PAGE_DEFAULT)?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(super::food::decode_cursor)
+        .transpose()?;
+    let (mut events, streaks, mut achievements) = tokio::try_join!(
+        state.store.xp_events(user.id),
+        state.store.streaks(user.id),
+        state.store.achievements(user.id),
+    )
+    .map_err(ApiError::store)?;
+    let xp_total = events.iter().map(|event| event.amount).sum();
+    // Newest first; a cursor names the last event of the previous page.
+    events.sort_by_key(|event| std::cmp::Reverse((event.created_at, event.id)));
+    let start = match before {
+        Some(before) => events.partition_point(|event| (event.created_at, event.id) >= before),
+        None => 0,
+    };
+    let page: Vec<XpEventBody> = events
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(XpEventBody::from)
+        .collect();
+    let next_cursor = (start + page.len() < events.len())
+        .then(|| {
+            page.last()
+                .map(|event| super::food::encode_cursor(event.created_at, event.id))
+        })
+        .flatten();
+    achievements.sort_by_key(|achievement| (achievement.earned_at, achievement.code.clone()));
+    let mut streaks: Vec<StreakBody> = streaks.iter().map(StreakBody::from).collect();
+    streaks.sort_by(|a, b| a.domain.cmp(&b.domain));
+    Ok(warp::reply::json(&ProgressBody {
+        xp_total,
+        xp_events: page,
+        next_cursor,
+        streaks,
+        achievements: achievements.iter().map(AchievementBody::from).collect(),
+    }))
 }
 
 #[utoipa::path(
