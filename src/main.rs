@@ -83,7 +83,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let _telemetry = telemetry::init_tracing(&settings.telemetry);
+    // The service logs to stdout; a one-shot command's stdout is its output, so it logs to stderr.
+    let stream = match cli.command {
+        None | Some(Command::Serve) => telemetry::LogStream::Stdout,
+        Some(_) => telemetry::LogStream::Stderr,
+    };
+    let _telemetry = telemetry::init_tracing(&settings.telemetry, stream);
     let outcome = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => {

@@ -1,9 +1,13 @@
 //! Telemetry: structured logs (tracing) and the one Prometheus metrics registry.
 //!
-//! Logs go to stdout and to a daily-rotated file under `<DATA_DIR>/logs/`, as text or JSON.
+//! Logs go to a console stream and to a daily-rotated file under `<DATA_DIR>/logs/`, as text or
+//! JSON. The service logs to stdout (where container runtimes collect it); the one-shot commands
+//! (`chat`, `estimate`, `migrate`) log to stderr, so that their stdout holds only their output
+//! (`estimate --json` prints a JSON document a script can parse, even when it fails).
 //! Metrics are recorded through the `metrics` facade everywhere (the core crate included) and
 //! rendered by the Prometheus recorder installed here, once per process.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -20,8 +24,17 @@ pub struct TelemetryGuard {
     _file: Option<WorkerGuard>,
 }
 
+/// Where console logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    /// The service (`serve`).
+    Stdout,
+    /// A command whose stdout is its output (`chat`, `estimate`, `migrate`).
+    Stderr,
+}
+
 /// Installs the global tracing subscriber. Call once, from `main`.
-pub fn init_tracing(settings: &TelemetrySettings) -> TelemetryGuard {
+pub fn init_tracing(settings: &TelemetrySettings, stream: LogStream) -> TelemetryGuard {
     // Dependencies are noisy at debug level; keep them at info unless asked by name. reqwest
     // logs request URLs at debug, and a Bot API URL holds the bot token.
     let directive = if settings.level.contains('=') {
@@ -43,7 +56,7 @@ pub fn init_tracing(settings: &TelemetrySettings) -> TelemetryGuard {
             }
             Err(error) => {
                 eprintln!(
-                    "warning: logs go to stdout only: cannot create {}: {error}",
+                    "warning: logs go to the console only: cannot create {}: {error}",
                     dir.display()
                 );
                 (None, None)
@@ -53,10 +66,32 @@ pub fn init_tracing(settings: &TelemetrySettings) -> TelemetryGuard {
     };
 
     let json = settings.format == LogFormat::Json;
-    let stdout_layer = if json {
-        fmt::layer().json().with_filter(filter()).boxed()
-    } else {
-        fmt::layer().with_filter(filter()).boxed()
+    // Colours only for a person at a terminal, not in a file or a container's log collector.
+    let console_layer = match stream {
+        LogStream::Stdout => {
+            let ansi = std::io::stdout().is_terminal();
+            if json {
+                fmt::layer().json().with_filter(filter()).boxed()
+            } else {
+                fmt::layer().with_ansi(ansi).with_filter(filter()).boxed()
+            }
+        }
+        LogStream::Stderr => {
+            let ansi = std::io::stderr().is_terminal();
+            if json {
+                fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter())
+                    .boxed()
+            } else {
+                fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter())
+                    .boxed()
+            }
+        }
     };
     let file_layer = file_writer.map(|writer| {
         if json {
@@ -75,7 +110,7 @@ pub fn init_tracing(settings: &TelemetrySettings) -> TelemetryGuard {
     });
     // A second init (tests building several applications) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
-        .with(stdout_layer)
+        .with(console_layer)
         .with(file_layer)
         .try_init();
     TelemetryGuard { _file: guard }

@@ -23,7 +23,7 @@ use health_actors::domain::{
     Sex, WeightGoal, WeightLog,
 };
 use health_actors::inbound::{Inbound, InboundContent};
-use health_actors::memory::{remember, Embedder};
+use health_actors::memory::Embedder;
 use health_actors::ports::Write;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -57,7 +57,7 @@ impl LlmAgent {
         engine: Arc<NutritionEngine>,
         embedder: Option<Arc<dyn Embedder>>,
     ) -> Self {
-        let offline = OfflineAgent::new(engine.clone());
+        let offline = OfflineAgent::new(engine.clone()).with_memory(embedder.clone());
         Self {
             model,
             fallback,
@@ -503,32 +503,17 @@ impl LlmAgent {
                 if fact.is_empty() {
                     return Ok(json!({"error": "fact is empty"}));
                 }
-                let vector = match embedder.embed(std::slice::from_ref(&fact)).await {
-                    Ok(mut vectors) if !vectors.is_empty() => vectors.swap_remove(0),
-                    _ => {
-                        return Ok(
-                            json!({"saved": false, "error": "the fact could not be embedded right now"}),
-                        )
-                    }
-                };
-                let closest = ctx
-                    .store()
-                    .search_memories(user_id, embedder.name(), &vector, 1)
-                    .await?;
                 let id = Uuid::new_v5(
                     &LLM_NAMESPACE,
                     format!("{}:memory:{}", inbound.id, effects.saved.len()).as_bytes(),
                 );
-                let kept = remember(
-                    id,
-                    user_id,
-                    &fact,
-                    vector,
-                    embedder.name(),
-                    ctx.now(),
-                    closest.first(),
-                );
-                ctx.write(kept.writes()).await?;
+                let Some(kept) =
+                    super::memory::remember_fact(ctx, embedder.as_ref(), id, &fact).await?
+                else {
+                    return Ok(
+                        json!({"saved": false, "error": "the fact could not be embedded right now"}),
+                    );
+                };
                 effects.saved.push("remembered".into());
                 Ok(
                     json!({"saved": true, "memory_id": id, "merged_with_an_older_fact": matches!(kept, health_actors::memory::Remembered::Merged { .. })}),
@@ -563,14 +548,10 @@ impl LlmAgent {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let vector = match embedder.embed(&[query]).await {
-                    Ok(mut vectors) if !vectors.is_empty() => vectors.swap_remove(0),
-                    _ => return Ok(json!({"error": "the search is unavailable right now"})),
+                let Some(found) = super::memory::search(ctx, embedder.as_ref(), &query, 5).await?
+                else {
+                    return Ok(json!({"error": "the search is unavailable right now"}));
                 };
-                let found = ctx
-                    .store()
-                    .search_memories(user_id, embedder.name(), &vector, 5)
-                    .await?;
                 Ok(
                     json!({"memories": found.iter().map(|m| json!({"id": m.memory.id, "fact": m.memory.content, "similarity": round2(m.similarity)})).collect::<Vec<_>>()}),
                 )

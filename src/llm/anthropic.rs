@@ -44,6 +44,13 @@ impl AnthropicChat {
         })
     }
 
+    /// Replaces the circuit breaker of this model's calls (by default it opens after 5 failed
+    /// calls in a row and lets a probe through after 30 s).
+    pub fn with_breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
+        self.transport = self.transport.with_breaker(threshold, cool_down);
+        self
+    }
+
     fn body(&self, request: &ChatRequest) -> Value {
         // Anthropic wants alternating roles; tool results travel as user turns.
         let mut messages: Vec<Value> = Vec::new();

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod anthropic;
 pub mod entries;
+pub mod memory;
 pub mod model;
 pub mod offline;
 pub mod openai;
@@ -81,17 +82,19 @@ pub fn agent(
     enable_memory: bool,
     engine: Arc<NutritionEngine>,
 ) -> Result<Arc<dyn Agent>, LlmError> {
-    let Some(model) = chat_model(settings, &settings.agent_model)? else {
-        return Ok(Arc::new(offline::OfflineAgent::new(engine)));
-    };
-    let fallback = match &settings.fallback_model {
-        Some(spec) => chat_model(settings, spec)?,
-        None => None,
-    };
     let embedder = if enable_memory {
         Some(embedder(settings)?)
     } else {
         None
+    };
+    let Some(model) = chat_model(settings, &settings.agent_model)? else {
+        return Ok(Arc::new(
+            offline::OfflineAgent::new(engine).with_memory(embedder),
+        ));
+    };
+    let fallback = match &settings.fallback_model {
+        Some(spec) => chat_model(settings, spec)?,
+        None => None,
     };
     Ok(Arc::new(agent::LlmAgent::new(
         model, fallback, engine, embedder,

@@ -16,6 +16,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timel
 use health_actors::conversation::{Agent, AgentError, TurnContext};
 use health_actors::domain::{FoodEntry, Goals, MealType, Nutrients, User, WeightLog};
 use health_actors::inbound::{Inbound, InboundContent};
+use health_actors::memory::Embedder;
 use health_actors::nutrition::{
     classify, daily_kcal_target, parse_meal, DayRef, GoalNutrient, Intent, MealEstimate, Metric,
     Period, QuestionKind,
@@ -25,12 +26,15 @@ use uuid::Uuid;
 
 use crate::nutrition::engine::NutritionEngine;
 
+mod memory_rule;
+
 pub const HELP: &str = "I keep track of what you eat, with honest numbers.\n\
 \n\
 • Tell me what you ate: \"2 eggs and a slice of toast\", \"150 g chicken breast with rice\", \"yesterday at 8pm: a bowl of pasta\".\n\
 • Ask: \"how much protein today?\", \"what did I eat yesterday?\", \"am I on track this week?\"\n\
 • Goals: \"my goal is 1800 kcal\", \"set my protein goal to 120 g\".\n\
 • Weight: \"I weigh 72.5 kg\".\n\
+• Memory: \"remember that I'm vegetarian\", \"what do you remember?\", \"forget that I'm vegetarian\".\n\
 • Made a mistake? \"undo\" removes the last entry; \"the rice was 100 g\" or \"no rice\" corrects it.\n\
 \n\
 Commands: /today, /week, /goal, /weight, /undo, /export, /memory, /settings, /forget_me, /help.";
@@ -53,11 +57,23 @@ pub fn entry_id_for(inbound_id: Uuid) -> Uuid {
 
 pub struct OfflineAgent {
     engine: Arc<NutritionEngine>,
+    /// Embeds the facts of the memory rule; `None` when memory is off (`ENABLE_MEM0=false`).
+    embedder: Option<Arc<dyn Embedder>>,
 }
 
 impl OfflineAgent {
     pub fn new(engine: Arc<NutritionEngine>) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            embedder: None,
+        }
+    }
+
+    /// Lets "remember that ..." keep facts, embedded by `embedder` (the LLM agent's, so both
+    /// agents keep and find facts in one space).
+    pub fn with_memory(mut self, embedder: Option<Arc<dyn Embedder>>) -> Self {
+        self.embedder = embedder;
+        self
     }
 }
 
@@ -66,6 +82,9 @@ impl Agent for OfflineAgent {
     async fn handle(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound) -> Result<(), AgentError> {
         match &inbound.content {
             InboundContent::Text(text) => {
+                if let Some(request) = memory_rule::memory_request(text) {
+                    return self.memory(ctx, inbound, request).await;
+                }
                 if let Some(done) =
                     super::entries::offline_correction(ctx, self.engine.table(), text).await
                 {
@@ -955,8 +974,8 @@ async fn show_memories(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
     if memories.is_empty() {
         return reply(
             ctx,
-            "I don't remember anything about you yet. Tell me things like \"I'm vegetarian\" or \
-             \"I'm allergic to peanuts\" and I'll keep them in mind.",
+            "I don't remember anything about you yet. Tell me things like \"remember that I'm \
+             vegetarian\" or \"remember: I'm allergic to peanuts\" and I'll keep them in mind.",
         )
         .await;
     }

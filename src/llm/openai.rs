@@ -46,6 +46,13 @@ impl OpenAiChat {
         })
     }
 
+    /// Replaces the circuit breaker of this model's calls (by default it opens after 5 failed
+    /// calls in a row and lets a probe through after 30 s).
+    pub fn with_breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
+        self.transport = self.transport.with_breaker(threshold, cool_down);
+        self
+    }
+
     fn headers(&self) -> Vec<(&'static str, String)> {
         self.api_key
             .as_ref()

@@ -11,6 +11,11 @@ use super::model::LlmError;
 use crate::metrics::{EXTERNAL_API_CALLS_TOTAL, EXTERNAL_API_DURATION_SECONDS};
 use crate::resilience::{parse_retry_after, retry, Attempt, CircuitBreaker, RetryPolicy};
 
+/// Consecutive failed calls (each after its retries) that open a provider's circuit breaker.
+pub const BREAKER_THRESHOLD: u32 = 5;
+/// How long an open breaker refuses calls before it lets one probe through.
+pub const BREAKER_COOL_DOWN: Duration = Duration::from_secs(30);
+
 pub struct Transport {
     pub provider: &'static str,
     http: reqwest::Client,
@@ -32,9 +37,16 @@ impl Transport {
         Ok(Self {
             provider,
             http,
-            breaker: CircuitBreaker::new(provider, 5, Duration::from_secs(30)),
+            breaker: CircuitBreaker::new(provider, BREAKER_THRESHOLD, BREAKER_COOL_DOWN),
             retry,
         })
+    }
+
+    /// The same transport with a breaker that opens after `threshold` failed calls and probes
+    /// again after `cool_down` (tests and benchmarks use short ones).
+    pub fn with_breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
+        self.breaker = CircuitBreaker::new(self.provider, threshold, cool_down);
+        self
     }
 
     /// POSTs `body` to `url` with `headers`; the parsed JSON answer of a 2xx response.

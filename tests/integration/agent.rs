@@ -212,3 +212,58 @@ fn estimate_prints_json_and_fails_when_nothing_is_known() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("I don't know 'zorblax'"));
 }
+
+#[test]
+fn estimate_json_stays_parseable_when_it_fails() {
+    let data_dir = tempfile::tempdir().unwrap();
+    // Logs at the default level (info): they go to stderr, never after the JSON on stdout.
+    let output = Command::new(env!("CARGO_BIN_EXE_health-agent"))
+        .args(["estimate", "--json", "zorblax"])
+        .env_clear()
+        .env("DATA_DIR", data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout is not one JSON document ({error}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
+    assert!(json["items"].as_array().unwrap().is_empty());
+    assert_eq!(json["unknown"][0], "zorblax");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("could be estimated"), "{stderr}");
+}
+
+#[test]
+fn the_offline_agent_remembers_lists_and_forgets_across_chat_sessions() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (ok, out) = chat(
+        data_dir.path(),
+        "remember that I'm vegetarian\nremember: I'm allergic to peanuts\n",
+    );
+    assert!(ok);
+    assert!(
+        out.contains("Got it, I'll remember: \"I'm vegetarian\".")
+            && out.contains("Got it, I'll remember: \"I'm allergic to peanuts\"."),
+        "{out}"
+    );
+    // Another process finds them in the embedded database, and forgets the closest one.
+    let (ok, out) = chat(
+        data_dir.path(),
+        "what do you remember about me?\nforget that I'm vegetarian\nwhat do you remember?\n",
+    );
+    assert!(ok);
+    let (before, after) = out
+        .split_once("Forgotten: \"I'm vegetarian\".")
+        .expect(&out);
+    assert!(
+        before.contains("1. I'm vegetarian") && before.contains("2. I'm allergic to peanuts"),
+        "{out}"
+    );
+    assert!(
+        after.contains("1. I'm allergic to peanuts") && !after.contains("vegetarian"),
+        "{out}"
+    );
+}

@@ -1,10 +1,12 @@
 //! A fake model provider on 127.0.0.1 speaking OpenAI's Chat Completions and embeddings and
 //! Anthropic's Messages wire formats. Answers are scripted per path; every request is recorded
-//! with its headers so tests can check what the adapters sent.
+//! with its headers and arrival time so tests can check what the adapters sent, and when.
 
 use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use warp::http::StatusCode;
@@ -13,20 +15,68 @@ use warp::Filter;
 /// One scripted answer: a status and a JSON body.
 pub type Scripted = (u16, Value);
 
+/// One scripted answer with everything a test may vary: the status, the body (JSON, or raw bytes
+/// for a malformed answer), the `Retry-After` header (`0` unless set) and a delay before
+/// answering (longer than the client's timeout, it is a timeout).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub retry_after: String,
+    pub delay: Duration,
+}
+
+impl Answer {
+    pub fn json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            body: body.to_string().into_bytes(),
+            retry_after: "0".into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A body sent as is, with `content-type: application/json`.
+    pub fn raw(status: u16, body: &str) -> Self {
+        Self {
+            body: body.as_bytes().to_vec(),
+            ..Self::json(status, &Value::Null)
+        }
+    }
+
+    pub fn retry_after(mut self, value: &str) -> Self {
+        value.clone_into(&mut self.retry_after);
+        self
+    }
+
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+impl From<Scripted> for Answer {
+    fn from((status, body): Scripted) -> Self {
+        Self::json(status, &body)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Value,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
 struct State {
-    scripts: Mutex<HashMap<String, VecDeque<Scripted>>>,
+    scripts: Mutex<HashMap<String, VecDeque<Answer>>>,
     /// Answers for one model on a path (e.g. two OpenAI vision models), used before `scripts`.
-    model_scripts: Mutex<HashMap<(String, String), VecDeque<Scripted>>>,
+    model_scripts: Mutex<HashMap<(String, String), VecDeque<Answer>>>,
     /// How long a model takes to answer on a path.
-    delays: Mutex<HashMap<(String, String), std::time::Duration>>,
+    delays: Mutex<HashMap<(String, String), Duration>>,
     requests: Mutex<Vec<Recorded>>,
 }
 
@@ -42,22 +92,22 @@ impl FakeLlm {
 
     /// Queues answers for `path` (e.g. `/v1/chat/completions`); when the queue is empty the path
     /// answers 500.
-    pub fn script(&self, path: &str, answers: impl IntoIterator<Item = Scripted>) {
+    pub fn script<A: Into<Answer>>(&self, path: &str, answers: impl IntoIterator<Item = A>) {
         self.state
             .scripts
             .lock()
             .unwrap()
             .entry(path.to_owned())
             .or_default()
-            .extend(answers);
+            .extend(answers.into_iter().map(Into::into));
     }
 
     /// Queues answers for requests to `path` naming `model` (the body's `model` field).
-    pub fn script_model(
+    pub fn script_model<A: Into<Answer>>(
         &self,
         path: &str,
         model: &str,
-        answers: impl IntoIterator<Item = Scripted>,
+        answers: impl IntoIterator<Item = A>,
     ) {
         self.state
             .model_scripts
@@ -65,11 +115,11 @@ impl FakeLlm {
             .unwrap()
             .entry((path.to_owned(), model.to_owned()))
             .or_default()
-            .extend(answers);
+            .extend(answers.into_iter().map(Into::into));
     }
 
     /// Makes requests to `path` naming `model` wait `delay` before the answer.
-    pub fn delay_model(&self, path: &str, model: &str, delay: std::time::Duration) {
+    pub fn delay_model(&self, path: &str, model: &str, delay: Duration) {
         self.state
             .delays
             .lock()
@@ -147,7 +197,7 @@ pub async fn start() -> FakeLlm {
         .and(warp::path::full())
         .and(warp::header::headers_cloned())
         .and(warp::body::json::<Value>())
-        .then(
+        .and_then(
             move |path: warp::path::FullPath, headers: warp::http::HeaderMap, body: Value| {
                 let shared = shared.clone();
                 async move {
@@ -173,6 +223,7 @@ pub async fn start() -> FakeLlm {
                         path: path.clone(),
                         headers,
                         body: body.clone(),
+                        at: Instant::now(),
                     });
                     let for_model = shared
                         .model_scripts
@@ -180,10 +231,10 @@ pub async fn start() -> FakeLlm {
                         .unwrap()
                         .get_mut(&model_key)
                         .and_then(VecDeque::pop_front);
-                    let (status, answer) = if path.ends_with("/embeddings") {
-                        (200, embeddings(&body))
-                    } else if let Some(scripted) = for_model {
-                        scripted
+                    let answer = if path.ends_with("/embeddings") {
+                        Answer::json(200, &embeddings(&body))
+                    } else if let Some(answer) = for_model {
+                        answer
                     } else {
                         shared
                             .scripts
@@ -191,16 +242,23 @@ pub async fn start() -> FakeLlm {
                             .unwrap()
                             .get_mut(&path)
                             .and_then(VecDeque::pop_front)
-                            .unwrap_or((500, json!({"error": {"message": "nothing scripted"}})))
+                            .unwrap_or_else(|| {
+                                Answer::json(
+                                    500,
+                                    &json!({"error": {"message": "nothing scripted"}}),
+                                )
+                            })
                     };
-                    warp::reply::with_header(
-                        warp::reply::with_status(
-                            warp::reply::json(&answer),
-                            StatusCode::from_u16(status).unwrap(),
-                        ),
-                        "retry-after",
-                        "0",
-                    )
+                    if !answer.delay.is_zero() {
+                        tokio::time::sleep(answer.delay).await;
+                    }
+                    let response = warp::http::Response::builder()
+                        .status(StatusCode::from_u16(answer.status).unwrap())
+                        .header("content-type", "application/json")
+                        .header("retry-after", answer.retry_after)
+                        .body(answer.body)
+                        .unwrap();
+                    Ok::<_, Infallible>(response)
                 }
             },
         );
