@@ -15,6 +15,10 @@
 //!   (inverse variance), bounded to [`MIN_WEIGHT`]..=[`MAX_WEIGHT`]. An item the agent saw that
 //!   the person says was not there counts as an error of [`MISSING_ITEM_LOG_ERROR`] (×3).
 //!
+//! One corrected entry is one sample (the median of its corrected items' log ratios): the items
+//! of one photo share that photo's errors, so ten corrected items of one plate are not ten
+//! pieces of evidence.
+//!
 //! An agent with no corrections gets weight 1 and scale 1: without data, nobody is favoured.
 //! Only the [`MAX_SAMPLES_PER_AGENT`] newest samples count, so a model that improves is
 //! forgiven.
@@ -23,6 +27,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{AgentEstimate, EstimatedItem};
 use crate::domain::VisionEstimate;
 
 /// A typical absolute log error of one model's portion (≈ 35 %).
@@ -39,7 +44,7 @@ pub const MIN_WEIGHT: f64 = 0.25;
 pub const MAX_WEIGHT: f64 = 4.0;
 /// The error of an item seen that was not there (as if off by ×3).
 pub const MISSING_ITEM_LOG_ERROR: f64 = 1.0986;
-/// Newest samples per agent that count.
+/// Newest corrected entries per agent that count.
 pub const MAX_SAMPLES_PER_AGENT: usize = 50;
 
 /// How one agent's estimates are adjusted for one person.
@@ -79,26 +84,82 @@ impl Calibration {
         self.agents.is_empty()
     }
 
+    /// The agent's estimate as the merge should see it: grams, energy and macros multiplied by
+    /// its scale (its density unchanged), its votes by its weight.
+    pub fn apply(&self, estimate: &AgentEstimate) -> AgentEstimate {
+        let own = self.get(&estimate.agent);
+        AgentEstimate {
+            agent: estimate.agent.clone(),
+            items: estimate
+                .items
+                .iter()
+                .map(|item| EstimatedItem {
+                    grams: item.grams * own.scale,
+                    kcal: item.kcal * own.scale,
+                    protein_g: item.protein_g * own.scale,
+                    carbs_g: item.carbs_g * own.scale,
+                    fat_g: item.fat_g * own.scale,
+                    ..item.clone()
+                })
+                .collect(),
+            weight: estimate.weight * own.weight,
+        }
+    }
+
     /// Learns every agent's calibration from corrected estimates (uncorrected ones are
     /// ignored). `corrected` is expected newest first, as the store returns it.
     pub fn learn(corrected: &[VisionEstimate]) -> Calibration {
-        let mut samples: HashMap<&str, Vec<Sample>> = HashMap::new();
+        // Per agent, per corrected entry (newest first): the log ratios of its items, and
+        // whether it saw an item that was not there.
+        type PerEntry = (uuid::Uuid, Vec<f64>, bool);
+        let mut per_entry: HashMap<&str, Vec<PerEntry>> = HashMap::new();
         for estimate in corrected {
             let Some(truth) = estimate.corrected_grams else {
                 continue;
             };
-            let sample = if truth <= 0.0 {
-                Sample::NotThere
+            let ratio = if truth <= 0.0 {
+                None
             } else if estimate.grams > 0.0 && estimate.grams.is_finite() && truth.is_finite() {
-                Sample::Ratio((estimate.grams / truth).ln())
+                Some((estimate.grams / truth).ln())
             } else {
                 continue;
             };
-            let agent_samples = samples.entry(estimate.agent.as_str()).or_default();
-            if agent_samples.len() < MAX_SAMPLES_PER_AGENT {
-                agent_samples.push(sample);
+            let entries = per_entry.entry(estimate.agent.as_str()).or_default();
+            let position = match entries
+                .iter()
+                .position(|(entry, _, _)| *entry == estimate.entry_id)
+            {
+                Some(position) => position,
+                None if entries.len() < MAX_SAMPLES_PER_AGENT => {
+                    entries.push((estimate.entry_id, Vec::new(), false));
+                    entries.len() - 1
+                }
+                None => continue,
+            };
+            match ratio {
+                Some(ratio) => entries[position].1.push(ratio),
+                None => entries[position].2 = true,
             }
         }
+        // One sample per corrected entry: the items of one photo share its errors (the agent
+        // misjudged that plate), so they are not independent evidence. An entry where the agent
+        // only saw items that were not there is a "not there" sample.
+        let samples: HashMap<&str, Vec<Sample>> = per_entry
+            .into_iter()
+            .map(|(agent, entries)| {
+                let samples = entries
+                    .into_iter()
+                    .map(|(_, ratios, _)| {
+                        if ratios.is_empty() {
+                            Sample::NotThere
+                        } else {
+                            Sample::Ratio(median(&ratios))
+                        }
+                    })
+                    .collect();
+                (agent, samples)
+            })
+            .collect();
         let agents = samples
             .into_iter()
             .map(|(agent, samples)| (agent.to_owned(), calibrate(&samples)))
@@ -169,7 +230,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::consensus::{merge, AgentEstimate, EstimatedItem, Reference};
+    use crate::consensus::{merge, Reference};
     use crate::domain::UserId;
 
     fn corrected(agent: &str, grams: f64, truth: f64, minutes_ago: i64) -> VisionEstimate {
@@ -196,9 +257,8 @@ mod tests {
         [("honest:a", 0.9), ("honest:b", 1.05), ("greedy:c", 1.6)]
             .iter()
             .map(|(agent, factor)| {
-                let own = calibration.get(agent);
-                let grams = truth * factor * own.scale;
-                AgentEstimate {
+                let grams = truth * factor;
+                calibration.apply(&AgentEstimate {
                     agent: (*agent).to_owned(),
                     items: vec![EstimatedItem {
                         name: "stew".into(),
@@ -209,8 +269,8 @@ mod tests {
                         fat_g: 0.0,
                         confidence: 0.8,
                     }],
-                    weight: own.weight,
-                }
+                    weight: 1.0,
+                })
             })
             .collect()
     }
@@ -282,6 +342,22 @@ mod tests {
             plain.items[0].grams,
             calibrated.items[0].grams
         );
+    }
+
+    #[test]
+    fn the_items_of_one_photo_count_as_one_sample() {
+        let mut plate: Vec<VisionEstimate> = (0..10)
+            .map(|item| {
+                let mut row = corrected("a", 200.0, 100.0, 1);
+                row.item = format!("item {item}");
+                row
+            })
+            .collect();
+        let own = Calibration::learn(&plate).get("a");
+        assert_eq!(own.corrections, 1);
+        assert_eq!(own.scale, 1.0, "one photo never rescales");
+        plate.push(corrected("a", 200.0, 100.0, 2));
+        assert_eq!(Calibration::learn(&plate).get("a").corrections, 2);
     }
 
     #[test]

@@ -145,22 +145,11 @@ pub fn judge_calibrated(outcomes: &[AgentOutcome], calibration: &Calibration) ->
                 confidence: item.confidence,
             })
             .collect();
-        let own = calibration.get(&outcome.agent);
-        estimates.push(AgentEstimate {
+        estimates.push(calibration.apply(&AgentEstimate {
             agent: outcome.agent.clone(),
-            items: items
-                .iter()
-                .map(|item| EstimatedItem {
-                    grams: item.grams * own.scale,
-                    kcal: item.kcal * own.scale,
-                    protein_g: item.protein_g * own.scale,
-                    carbs_g: item.carbs_g * own.scale,
-                    fat_g: item.fat_g * own.scale,
-                    ..item.clone()
-                })
-                .collect(),
-            weight: own.weight,
-        });
+            items: items.clone(),
+            weight: 1.0,
+        }));
         own_items.push((index, items));
     }
     let said_no_food = outcomes
