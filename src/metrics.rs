@@ -93,6 +93,16 @@ pub fn describe() {
         DB_POOL_MAX_CONNECTIONS,
         "Most database connections the pool opens"
     );
+    describe_counter!(
+        LLM_TOKENS_TOTAL,
+        Unit::Count,
+        "Language model tokens, by provider, model and kind (input, output)"
+    );
+    describe_histogram!(
+        LLM_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Language model calls that answered, by provider and model"
+    );
     describe_gauge!(
         UPTIME_SECONDS,
         Unit::Seconds,
