@@ -123,6 +123,9 @@ async fn fifty_people_twenty_meals_three_kills_every_meal_once_in_order() {
     let database = TestDatabase::create(&server).await.unwrap();
     let telegram = telegram::start().await;
     let data_dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("DURABLE_KEEP").is_some() {
+        eprintln!("durable intake: logs in {}", data_dir.path().display());
+    }
     let mut random = Random::new();
     let started = Instant::now();
 
@@ -237,6 +240,9 @@ async fn fifty_people_twenty_meals_three_kills_every_meal_once_in_order() {
     );
     drop(client);
     database.drop_database().await;
+    if std::env::var_os("DURABLE_KEEP").is_some() {
+        let _ = data_dir.keep();
+    }
 
     assert_eq!(seen, seen_now, "nothing changed after settling");
     assert_eq!(seen.len(), total, "every meal saved exactly once");
