@@ -44,8 +44,6 @@ pub const SOURCE_CHAT: &str = "chat";
 
 /// Handlings started after restarts before an entry becomes a dead letter.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Entries read per round of a replay.
-const REPLAY_PAGE: usize = 500;
 /// How long a hand-over waits, in all, for room in a full intake.
 const HAND_OVER_PATIENCE: Duration = Duration::from_secs(120);
 
@@ -160,35 +158,30 @@ impl Inbox {
         source: &str,
         reply: Arc<dyn Outbox>,
     ) -> Result<Vec<Inbound>, StoreError> {
-        let mut messages = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        loop {
-            let page = self.store.inbox_pending(source, REPLAY_PAGE).await?;
-            let page: Vec<InboxEntry> = page.into_iter().filter(|e| seen.insert(e.id)).collect();
-            if page.is_empty() {
-                break;
-            }
-            let mut retry = Vec::with_capacity(page.len());
-            for entry in page {
-                match Inbound::from_inbox(&entry, reply.clone()) {
-                    Some(message) if entry.attempts < MAX_ATTEMPTS => {
-                        if self.mark_handed(entry.id) {
-                            retry.push(entry.id);
-                            messages.push(message);
-                        }
-                    }
-                    readable => {
-                        let reason = if readable.is_some() {
-                            format!("handling was started {MAX_ATTEMPTS} times and never finished")
-                        } else {
-                            "the stored message could not be read back".to_owned()
-                        };
-                        self.give_up(&entry, &reason, reply.as_ref()).await?;
+        // All at once: a handed-over entry stays pending until its turn ends, so a second page
+        // asked for by count would return the first one again.
+        let pending = self.store.inbox_pending(source, usize::MAX).await?;
+        let mut messages = Vec::with_capacity(pending.len());
+        let mut retry = Vec::with_capacity(pending.len());
+        for entry in pending {
+            match Inbound::from_inbox(&entry, reply.clone()) {
+                Some(message) if entry.attempts < MAX_ATTEMPTS => {
+                    if self.mark_handed(entry.id) {
+                        retry.push(entry.id);
+                        messages.push(message);
                     }
                 }
+                readable => {
+                    let reason = if readable.is_some() {
+                        format!("handling was started {MAX_ATTEMPTS} times and never finished")
+                    } else {
+                        "the stored message could not be read back".to_owned()
+                    };
+                    self.give_up(&entry, &reason, reply.as_ref()).await?;
+                }
             }
-            self.store.inbox_attempted(&retry).await?;
         }
+        self.store.inbox_attempted(&retry).await?;
         metrics::counter!(names::INBOX_REPLAYED_TOTAL, "source" => source.to_owned())
             .increment(messages.len() as u64);
         if !messages.is_empty() {
