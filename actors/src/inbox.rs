@@ -20,7 +20,7 @@
 //! Done entries are pruned after a retention period: Telegram restarts update ids at a random
 //! value after a week without updates, so deduplication never relies on older rows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -124,13 +124,15 @@ impl Inbox {
                 }
             }
         }
+        let fresh_count = accepted.len() - resumed.len();
         if !resumed.is_empty() {
-            self.store.inbox_attempted(&resumed).await?;
+            let started = self.store.inbox_attempted(&resumed).await?;
+            accepted = with_committed_steps(accepted, &resumed, &started);
             metrics::counter!(names::INBOX_REPLAYED_TOTAL, "source" => source.to_owned())
-                .increment(resumed.len() as u64);
+                .increment(started.len() as u64);
         }
         metrics::counter!(names::INBOX_ACCEPTED_TOTAL, "source" => source.to_owned())
-            .increment((accepted.len() - resumed.len()) as u64);
+            .increment(fresh_count as u64);
         Ok(accepted)
     }
 
@@ -181,7 +183,8 @@ impl Inbox {
                 }
             }
         }
-        self.store.inbox_attempted(&retry).await?;
+        let started = self.store.inbox_attempted(&retry).await?;
+        let messages = with_committed_steps(messages, &retry, &started);
         metrics::counter!(names::INBOX_REPLAYED_TOTAL, "source" => source.to_owned())
             .increment(messages.len() as u64);
         if !messages.is_empty() {
@@ -262,6 +265,32 @@ impl Inbox {
             }
         })
     }
+}
+
+/// `messages` with each of `replayed` given the step count the store reported when it started
+/// the entry again (`started`); a replayed message the store did not start (finished meanwhile)
+/// is dropped. Messages not in `replayed` pass unchanged.
+fn with_committed_steps(
+    messages: Vec<Inbound>,
+    replayed: &[Uuid],
+    started: &[(Uuid, u32)],
+) -> Vec<Inbound> {
+    let replayed: HashSet<Uuid> = replayed.iter().copied().collect();
+    let started: HashMap<Uuid, u32> = started.iter().copied().collect();
+    messages
+        .into_iter()
+        .filter_map(|mut message| {
+            if !replayed.contains(&message.id) {
+                return Some(message);
+            }
+            let Some(&steps) = started.get(&message.id) else {
+                tracing::info!(inbox_id = %message.id, "a kept message was finished meanwhile");
+                return None;
+            };
+            message.durable = Some(Durable { skip_steps: steps });
+            Some(message)
+        })
+        .collect()
 }
 
 /// One round of [`Inbox::spawn_maintenance`].

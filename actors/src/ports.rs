@@ -283,10 +283,17 @@ pub trait Store: Send + Sync + 'static {
         Ok(None)
     }
 
-    /// Counts one more attempt at handling each of `ids` (before a replay starts them).
-    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+    /// Counts one more attempt at handling each of `ids` that is not done (before a replay
+    /// starts them), and returns those entries with the number of steps committed for each.
+    ///
+    /// The count is read after any write still in flight on the entry has ended: a process
+    /// killed while its step's COMMIT was on the wire may have that step land after this
+    /// process looked at the entry, and a replay reading a stale count would apply the step
+    /// twice. An id missing from the answer was finished meanwhile (or is unknown), and must
+    /// not be handled again.
+    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
         let _ = ids;
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// Entries not done, and when the oldest of them was received.

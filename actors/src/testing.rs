@@ -559,14 +559,16 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
         let mut data = lock(&self.data);
+        let mut started = Vec::with_capacity(ids.len());
         for record in data.inbox.iter_mut() {
-            if ids.contains(&record.entry.id) {
+            if record.done_at.is_none() && ids.contains(&record.entry.id) {
                 record.entry.attempts += 1;
+                started.push((record.entry.id, record.entry.steps));
             }
         }
-        Ok(())
+        Ok(started)
     }
 
     async fn inbox_backlog(&self) -> Result<InboxBacklog, StoreError> {

@@ -853,19 +853,29 @@ impl Store for PostgresStore {
         rows.first().map(inbox_from_row).transpose()
     }
 
-    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE inbox SET attempts = attempts + 1 WHERE id = ANY($1)",
+        // An UPDATE waits for a transaction still holding the row (a step or the end of a
+        // process that was killed while its COMMIT was on the wire), then reads the row as
+        // that transaction left it: the step count it returns is never stale.
+        let rows = self
+            .query(
+                "UPDATE inbox SET attempts = attempts + 1 \
+                 WHERE id = ANY($1) AND done_at IS NULL RETURNING id, steps",
                 &[&ids],
             )
-            .await
-            .map_err(db_error)?;
-        Ok(())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let steps: i32 = row.try_get(1).map_err(db_error)?;
+                Ok((
+                    row.try_get(0).map_err(db_error)?,
+                    u32::try_from(steps).unwrap_or_default(),
+                ))
+            })
+            .collect()
     }
 
     async fn inbox_backlog(&self) -> Result<InboxBacklog, StoreError> {

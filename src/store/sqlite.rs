@@ -901,19 +901,30 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<(), StoreError> {
+    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let ids = ids.to_vec();
+        // One writer at a time: a step of this process is either committed before or after.
         self.write(move |transaction| {
             let mut statement = transaction
-                .prepare_cached("UPDATE inbox SET attempts = attempts + 1 WHERE id = ?1")
+                .prepare_cached(
+                    "UPDATE inbox SET attempts = attempts + 1 \
+                     WHERE id = ?1 AND done_at IS NULL RETURNING steps",
+                )
                 .map_err(sqlite_error)?;
-            for id in &ids {
-                statement.execute(params![id]).map_err(sqlite_error)?;
+            let mut started = Vec::with_capacity(ids.len());
+            for id in ids {
+                let steps: Option<i64> = statement
+                    .query_row(params![id.to_string()], |row| row.get(0))
+                    .optional()
+                    .map_err(sqlite_error)?;
+                if let Some(steps) = steps {
+                    started.push((id, u32::try_from(steps).unwrap_or_default()));
+                }
             }
-            Ok(())
+            Ok(started)
         })
         .await
     }

@@ -448,10 +448,20 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
         ],
     )
     .await;
-    store
-        .inbox_attempted(&[one, Uuid::from_u128(4)])
+    let started = store
+        .inbox_attempted(&[one, Uuid::from_u128(4), Uuid::from_u128(99)])
         .await
         .unwrap();
+    let mut started: Vec<(u128, u32)> = started
+        .into_iter()
+        .map(|(id, steps)| (id.as_u128(), steps))
+        .collect();
+    started.sort_unstable();
+    assert_eq!(
+        started,
+        [(1, 2), (4, 0)],
+        "each known entry, with its steps"
+    );
     let done_at = at("2026-03-01T09:00:00Z");
     apply(
         &ctx,
@@ -475,6 +485,20 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
     assert_eq!(record.entry.steps, 2);
     assert_eq!(record.entry.attempts, 1);
     assert_eq!(record.done_at, Some(done_at));
+    assert!(
+        store.inbox_attempted(&[one]).await.unwrap().is_empty(),
+        "a done entry is not started again"
+    );
+    assert_eq!(
+        store
+            .inbox_entry(one)
+            .await
+            .unwrap()
+            .expect("kept")
+            .entry
+            .attempts,
+        1
+    );
     assert_eq!(record.outcome.as_deref(), Some("answered"));
     assert_eq!(record.replies, ["Logged 2 eggs: 143 kcal.", "«ok» 🍳"]);
     let ids: Vec<u128> = store
@@ -1738,6 +1762,63 @@ async fn store_initdb_scripts_then_first_start_pgvector() {
 #[tokio::test]
 async fn store_initdb_scripts_then_first_start_plain_postgres() {
     initdb_scripts_then_first_start(Backend::PlainPostgres).await;
+}
+
+/// A process killed while the COMMIT of one of its steps was on the wire: the server still
+/// holds that transaction when the next process starts the entry again. The step count the
+/// restart reads must be the one that transaction leaves, or a replay would apply it twice.
+async fn a_replay_waits_for_a_step_still_being_committed(backend: Backend) {
+    let Some((config, target)) = fresh_target(backend).await else {
+        return;
+    };
+    let StoreConfig::Postgres { url, .. } = &config else {
+        panic!("a transaction outliving its process is a PostgreSQL matter");
+    };
+    let (store, _) = store::open(&config).await.expect("the store opens");
+    let id = Uuid::from_u128(41);
+    let entry = inbox_entry(
+        41,
+        "telegram",
+        7,
+        serde_json::json!({"text": "delete the last entry"}),
+    );
+    assert_eq!(store.inbox_accept(&[entry]).await.unwrap(), [true]);
+
+    // The dying process's step: written, not yet committed.
+    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let connection = tokio::spawn(connection);
+    let in_flight = client.transaction().await.expect("begin");
+    in_flight
+        .execute("UPDATE inbox SET steps = 1 WHERE id = $1", &[&id])
+        .await
+        .expect("the step");
+
+    let restart = tokio::spawn({
+        let store = store.clone();
+        async move { store.inbox_attempted(&[id]).await }
+    });
+    // Whether the restart has reached the row yet or not, the commit decides what it reads.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    in_flight.commit().await.expect("the late commit lands");
+    let started = restart.await.expect("joined").expect("started");
+    assert_eq!(started, [(id, 1)], "the replay skips the step that landed");
+
+    drop(client);
+    let _ = connection.await;
+    drop(store);
+    target.remove().await;
+}
+
+#[tokio::test]
+async fn store_a_replay_waits_for_a_step_still_being_committed_pgvector() {
+    a_replay_waits_for_a_step_still_being_committed(Backend::Pgvector).await;
+}
+
+#[tokio::test]
+async fn store_a_replay_waits_for_a_step_still_being_committed_plain_postgres() {
+    a_replay_waits_for_a_step_still_being_committed(Backend::PlainPostgres).await;
 }
 
 /// Nothing listens on the port: the error says "try again later", and says it quickly.
