@@ -678,6 +678,8 @@ pub enum Sent {
     Edit {
         message: SentMessage,
         text: String,
+        /// The buttons left under the message (`None`: none).
+        buttons: Option<Vec<Vec<Button>>>,
     },
     Typing {
         chat: ChatId,
@@ -712,7 +714,6 @@ impl Sent {
 #[derive(Default)]
 pub struct RecordingOutbox {
     sent: Mutex<Vec<Sent>>,
-    next_message: AtomicU64,
     failing: std::sync::atomic::AtomicBool,
     changed: Notify,
 }
@@ -752,9 +753,13 @@ impl RecordingOutbox {
             ));
         }
         let chat = sent.chat();
-        lock(&self.sent).push(sent);
+        // A message's id is its place in `sent()`, counted from 1.
+        let id = {
+            let mut sent_so_far = lock(&self.sent);
+            sent_so_far.push(sent);
+            sent_so_far.len() as i64
+        };
         self.changed.notify_waiters();
-        let id = self.next_message.fetch_add(1, Ordering::SeqCst) as i64 + 1;
         Ok(SentMessage {
             chat,
             message: MessageId(id),
@@ -815,11 +820,12 @@ impl Outbox for RecordingOutbox {
         &self,
         message: SentMessage,
         text: &str,
-        _buttons: Option<&[Vec<Button>]>,
+        buttons: Option<&[Vec<Button>]>,
     ) -> Result<(), OutboxError> {
         self.record(Sent::Edit {
             message,
             text: text.to_owned(),
+            buttons: buttons.map(<[Vec<Button>]>::to_vec),
         })
         .map(|_| ())
     }

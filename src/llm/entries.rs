@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use chrono::Duration;
 use health_actors::conversation::{AgentError, TurnContext};
 use health_actors::domain::{FoodEntry, FoodItem};
+use health_actors::inbound::MessageId;
 use health_actors::nutrition::{
     apply_correction, find_item, parse_correction, Change, Correction, CorrectionError, FoodTable,
 };
@@ -60,9 +61,14 @@ pub async fn reply_with_entry_buttons(
 }
 
 /// Handles a press on an entry's button; `None` when `data` is not one.
-pub async fn entry_button(ctx: &mut TurnContext<'_>, data: &str) -> Option<Result<(), AgentError>> {
+/// `message` is the reply the button was under.
+pub async fn entry_button(
+    ctx: &mut TurnContext<'_>,
+    data: &str,
+    message: MessageId,
+) -> Option<Result<(), AgentError>> {
     if let Some(id) = data.strip_prefix(UNDO_PREFIX) {
-        return Some(undo_entry(ctx, Uuid::parse_str(id).ok()).await);
+        return Some(undo_entry(ctx, Uuid::parse_str(id).ok(), message).await);
     }
     if let Some(id) = data.strip_prefix(EDIT_PREFIX) {
         return Some(edit_entry(ctx, Uuid::parse_str(id).ok()).await);
@@ -70,8 +76,13 @@ pub async fn entry_button(ctx: &mut TurnContext<'_>, data: &str) -> Option<Resul
     None
 }
 
-/// Removes exactly the entry the button was under, whatever was logged since.
-async fn undo_entry(ctx: &mut TurnContext<'_>, id: Option<Uuid>) -> Result<(), AgentError> {
+/// Removes exactly the entry the button was under, whatever was logged since, and says so in
+/// place of the reply that offered it: its Undo / Edit buttons go with it.
+async fn undo_entry(
+    ctx: &mut TurnContext<'_>,
+    id: Option<Uuid>,
+    message: MessageId,
+) -> Result<(), AgentError> {
     let user = ctx.user().clone();
     let entry = match id {
         Some(id) => ctx.store().food_entry(user.id, id).await?,
@@ -79,7 +90,10 @@ async fn undo_entry(ctx: &mut TurnContext<'_>, id: Option<Uuid>) -> Result<(), A
     };
     let Some(entry) = entry else {
         let _ = ctx
-            .reply("That entry is already removed; nothing else was changed.")
+            .reply_in_place(
+                message,
+                "That entry is already removed; nothing else was changed.",
+            )
             .await;
         return Ok(());
     };
@@ -92,12 +106,15 @@ async fn undo_entry(ctx: &mut TurnContext<'_>, id: Option<Uuid>) -> Result<(), A
     let when = day_label(entry.local_date, today);
     let total = day_total(ctx, &user, entry.local_date).await?;
     let _ = ctx
-        .reply(format!(
-            "Removed \"{}\" ({:.0} kcal, {when}).\n{}",
-            entry.description,
-            entry.total.kcal,
-            goal_line(&user.goals, &total, &when)
-        ))
+        .reply_in_place(
+            message,
+            format!(
+                "Removed \"{}\" ({:.0} kcal, {when}).\n{}",
+                entry.description,
+                entry.total.kcal,
+                goal_line(&user.goals, &total, &when)
+            ),
+        )
         .await;
     Ok(())
 }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use health_actors::conversation::{Agent, AgentError, TurnContext};
 use health_actors::domain::{FoodEntry, Goals, MealType, Nutrients, User, WeightLog};
-use health_actors::inbound::{Inbound, InboundContent};
+use health_actors::inbound::{Inbound, InboundContent, MessageId};
 use health_actors::memory::Embedder;
 use health_actors::nutrition::{
     classify, daily_kcal_target, parse_meal, DayRef, GoalNutrient, Intent, MealEstimate, Metric,
@@ -108,7 +108,7 @@ impl Agent for OfflineAgent {
                 latitude,
                 longitude,
             } => zone_from_location(ctx, *latitude, *longitude).await,
-            InboundContent::Button { data, .. } => button(ctx, data).await,
+            InboundContent::Button { data, message } => button(ctx, data, *message).await,
         }
     }
 }
@@ -1014,8 +1014,13 @@ async fn ask_forget_me(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
     Ok(())
 }
 
-async fn button(ctx: &mut TurnContext<'_>, data: &str) -> Result<(), AgentError> {
-    if let Some(done) = super::entries::entry_button(ctx, data).await {
+/// A press on one of our buttons; `message` is the message it was under.
+async fn button(
+    ctx: &mut TurnContext<'_>,
+    data: &str,
+    message: MessageId,
+) -> Result<(), AgentError> {
+    if let Some(done) = super::entries::entry_button(ctx, data, message).await {
         return done;
     }
     if data == FORGET_ME_CONFIRM {
@@ -1024,11 +1029,14 @@ async fn button(ctx: &mut TurnContext<'_>, data: &str) -> Result<(), AgentError>
         tracing::info!(user_id = %user_id, "deleted everything about a person at their request");
         // The history of this turn must not bring the person back.
         ctx.forget_this_turn();
-        let _ = ctx.outbox().send_text(ctx.chat(), FORGOTTEN).await;
+        let _ = ctx.reply_in_place(message, FORGOTTEN).await;
         return Ok(());
     }
     if data == FORGET_ME_CANCEL {
-        return reply(ctx, "Okay, I kept everything; nothing was deleted.").await;
+        let _ = ctx
+            .reply_in_place(message, "Okay, I kept everything; nothing was deleted.")
+            .await;
+        return Ok(());
     }
     if let Some(id) = data
         .strip_prefix(FORGET_MEMORY_PREFIX)

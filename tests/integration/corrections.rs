@@ -42,10 +42,17 @@ async fn say(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, text: &str) 
     send(core, outbox, user, InboundContent::Text(text.to_owned())).await
 }
 
-async fn press(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, data: &str) -> String {
+/// Presses the button with `data` under `message`.
+async fn press(
+    core: &Core,
+    outbox: &Arc<RecordingOutbox>,
+    user: i64,
+    message: MessageId,
+    data: &str,
+) -> String {
     let content = InboundContent::Button {
         data: data.to_owned(),
-        message: MessageId(1),
+        message,
     };
     send(core, outbox, user, content).await
 }
@@ -62,19 +69,35 @@ async fn entries(core: &Core, user: i64) -> Vec<FoodEntry> {
         .unwrap()
 }
 
-/// The buttons under the last message with buttons sent to `user`.
-fn last_buttons(outbox: &RecordingOutbox, user: i64) -> Vec<Button> {
+/// The last message with buttons sent to `user`, and its buttons.
+fn last_buttons(outbox: &RecordingOutbox, user: i64) -> (MessageId, Vec<Button>) {
     outbox
         .sent()
         .into_iter()
+        .enumerate()
         .rev()
-        .find_map(|sent| match sent {
-            Sent::Buttons { chat, buttons, .. } if chat == ChatId(user) => {
-                Some(buttons.into_iter().flatten().collect())
-            }
+        .find_map(|(index, sent)| match sent {
+            Sent::Buttons { chat, buttons, .. } if chat == ChatId(user) => Some((
+                // The recording outbox numbers messages by their place, from 1.
+                MessageId(index as i64 + 1),
+                buttons.into_iter().flatten().collect(),
+            )),
             _ => None,
         })
         .expect("a message with buttons")
+}
+
+/// The last thing sent, when it is an edit: the message edited, its text, and whether buttons
+/// are left under it.
+fn last_edit(outbox: &RecordingOutbox) -> Option<(MessageId, String, bool)> {
+    match outbox.sent().pop()? {
+        Sent::Edit {
+            message,
+            text,
+            buttons,
+        } => Some((message.message, text, buttons.is_some())),
+        _ => None,
+    }
 }
 
 fn button(buttons: &[Button], label: &str) -> String {
@@ -97,7 +120,7 @@ async fn corrections_and_buttons(extra: &[(&str, &str)]) {
     // A saved text estimate carries Undo and Edit.
     let reply = say(&core, &outbox, user, "200 g chicken breast and 200 g rice").await;
     assert!(reply.contains("Saved"), "{reply}");
-    let lunch_buttons = last_buttons(&outbox, user);
+    let (lunch_message, lunch_buttons) = last_buttons(&outbox, user);
     assert_eq!(
         lunch_buttons
             .iter()
@@ -115,7 +138,14 @@ async fn corrections_and_buttons(extra: &[(&str, &str)]) {
     let chicken_kcal = lunch.total.kcal - rice_before.nutrients.kcal;
 
     // Edit explains how, with the entry's own food.
-    let reply = press(&core, &outbox, user, &button(&lunch_buttons, "Edit")).await;
+    let reply = press(
+        &core,
+        &outbox,
+        user,
+        lunch_message,
+        &button(&lunch_buttons, "Edit"),
+    )
+    .await;
     assert!(
         reply.starts_with("Tell me what to change")
             && reply.contains("e.g. \"the chicken was 100 g\""),
@@ -166,15 +196,41 @@ async fn corrections_and_buttons(extra: &[(&str, &str)]) {
     // says so and removes nothing else.
     say(&core, &outbox, user, "a banana").await;
     assert_eq!(entries(&core, user).await.len(), 2);
-    let reply = press(&core, &outbox, user, &button(&lunch_buttons, "Undo")).await;
+    let reply = press(
+        &core,
+        &outbox,
+        user,
+        lunch_message,
+        &button(&lunch_buttons, "Undo"),
+    )
+    .await;
     assert!(reply.starts_with("Removed \""), "{reply}");
+    assert_eq!(
+        last_edit(&outbox),
+        Some((lunch_message, reply.clone(), false)),
+        "the lunch's reply says it was removed, and its buttons are gone"
+    );
     let left = entries(&core, user).await;
     assert_eq!(left.len(), 1);
     assert!(left[0].description.contains("banana"));
-    let reply = press(&core, &outbox, user, &button(&lunch_buttons, "Undo")).await;
+    let reply = press(
+        &core,
+        &outbox,
+        user,
+        lunch_message,
+        &button(&lunch_buttons, "Undo"),
+    )
+    .await;
     assert!(reply.contains("already removed"), "{reply}");
     assert_eq!(entries(&core, user).await.len(), 1);
-    let reply = press(&core, &outbox, user, &button(&lunch_buttons, "Edit")).await;
+    let reply = press(
+        &core,
+        &outbox,
+        user,
+        lunch_message,
+        &button(&lunch_buttons, "Edit"),
+    )
+    .await;
     assert!(reply.contains("removed"), "{reply}");
 
     core.shutdown().await;
@@ -233,7 +289,7 @@ async fn the_llm_agent_corrects_with_its_tool() {
     let reply = say(&core, &outbox, user, "rice and chicken for lunch").await;
     assert_eq!(reply, "Logged your rice and chicken.");
     // One meal saved this turn: Undo / Edit under the model's reply.
-    let buttons = last_buttons(&outbox, user);
+    let (_, buttons) = last_buttons(&outbox, user);
     assert!(button(&buttons, "Undo").ends_with(&entries(&core, user).await[0].id.to_string()));
     let before = entries(&core, user).await.remove(0);
     let rice_before = before

@@ -377,9 +377,20 @@ async fn forget_me_asks_first_then_leaves_no_row_and_no_photo() {
     let before = app.telegram.sent_to(user).len();
     app.telegram
         .press_button(user, question.message_id, "forget_me:yes");
-    app.telegram
-        .wait_for_text(user, before, "deleted everything")
+    let answer = app
+        .telegram
+        .wait_for(user, before, "deleted everything", |s| {
+            s.text
+                .as_deref()
+                .is_some_and(|t| t.contains("deleted everything"))
+        })
         .await;
+    assert_eq!(
+        (answer.method.as_str(), answer.message_id),
+        ("editMessageText", question.message_id),
+        "the question itself says it is done"
+    );
+    assert!(answer.button_data().is_empty(), "no button left to press");
     eventually("the photos are deleted", || async { !photos.exists() }).await;
     assert!(app.store.user(UserId(user)).await.unwrap().is_none());
     assert!(app.entries(user).await.is_empty());

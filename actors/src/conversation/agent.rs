@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{ConversationMessage, User};
-use crate::inbound::{ChatId, Inbound};
+use crate::inbound::{ChatId, Inbound, MessageId};
 use crate::metrics as names;
 use crate::persistence::{PersistError, PersistenceHandle};
 use crate::ports::{Button, Clock, Outbox, OutboxError, SentMessage, Store, StoreError, Write};
@@ -150,6 +150,31 @@ impl<'a> TurnContext<'a> {
         let result = self.outbox.send_buttons(self.chat, &text, buttons).await;
         self.note_reply(text, &result);
         result
+    }
+
+    /// Answers a button press in place: the message the button was under becomes `text`, with
+    /// no buttons left to press a second time. When that message cannot be edited any more
+    /// (deleted by the person, say), `text` is sent as a new message instead.
+    pub async fn reply_in_place(
+        &mut self,
+        message: MessageId,
+        text: impl Into<String>,
+    ) -> Result<SentMessage, OutboxError> {
+        let text = text.into();
+        let sent = SentMessage {
+            chat: self.chat,
+            message,
+        };
+        match self.outbox.edit_text(sent, &text, None).await {
+            Ok(()) => {
+                self.replies.push(text);
+                Ok(sent)
+            }
+            Err(error) => {
+                count_outbox_error("edit", &error);
+                self.reply(text).await
+            }
+        }
     }
 
     /// Shows "typing..." (failures are only counted).
