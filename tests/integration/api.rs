@@ -479,6 +479,19 @@ async fn bodies_are_validated_limited_and_typed() {
         "invalid_field",
     );
     assert!(body["message"].as_str().unwrap().starts_with("message"));
+    // The limit counts the message as sent (as the schema's maxLength does), blank space too.
+    let padded = format!("2 eggs{}", " ".repeat(4_000));
+    let (status, body) = chat(&app, ADMIN, 6, &padded).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("at most 4000"),
+        "{body}"
+    );
     let (status, body) = chat(&app, ADMIN, 77, "hello").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 

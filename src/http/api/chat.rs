@@ -78,15 +78,16 @@ async fn handle(
     state: ApiState,
 ) -> Result<warp::reply::Response, ApiError> {
     let user = caller.may_act_on(request.user_id)?;
-    let message = request.message.trim().to_owned();
-    if message.is_empty() {
-        return Err(ApiError::field("message", "must not be empty"));
-    }
-    if message.chars().count() > MESSAGE_MAX_CHARS {
+    // Counted as sent, as the schema's maxLength counts it; blank space around is then dropped.
+    if request.message.chars().count() > MESSAGE_MAX_CHARS {
         return Err(ApiError::field(
             "message",
             format!("must be at most {MESSAGE_MAX_CHARS} characters"),
         ));
+    }
+    let message = request.message.trim().to_owned();
+    if message.is_empty() {
+        return Err(ApiError::field("message", "must not be empty"));
     }
     state.user(user).await?;
     let Some(key) = idempotency_key else {
