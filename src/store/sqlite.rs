@@ -210,9 +210,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     connection
         .busy_timeout(BUSY_TIMEOUT)
         .map_err(sqlite_error)?;
-    let mode: String = connection
-        .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
-        .map_err(sqlite_error)?;
+    let mode = enable_wal(&connection)?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(journal_mode = %mode, "SQLite did not switch to WAL mode");
     }
@@ -225,6 +223,25 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         .map_err(sqlite_error)?;
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
+}
+
+/// Switches the database to WAL mode and returns the mode it is in. SQLite answers "busy" at
+/// once, without waiting through the busy timeout, when another connection holds the lock the
+/// switch needs (two processes opening a new file at the same moment), so the switch is tried
+/// again here until the timeout. Blocking: runs on the blocking pool.
+fn enable_wal(connection: &Connection) -> Result<String, StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match connection.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other.map_err(sqlite_error),
+        }
+    }
 }
 
 /// Applies each pending migration in its own immediate transaction (which also keeps a second
