@@ -21,12 +21,14 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use health_actors::consensus::Calibration;
+use chrono::{DateTime, Utc};
+use health_actors::consensus::{Calibration, Consensus};
 use health_actors::conversation::{Agent, AgentError, TurnContext};
-use health_actors::domain::{FoodEntry, FoodItem, NutritionSource, VisionEstimate};
+use health_actors::domain::{FoodEntry, FoodItem, NutritionSource, User, VisionEstimate};
 use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::ports::Write;
 use health_actors::vision::{AgentReport, Photo, PhotoEstimate, VisionHandle};
+use uuid::Uuid;
 
 use super::offline::{entry_id_for, meal_type_at};
 
@@ -97,37 +99,15 @@ impl WithPhotos {
                 return Ok(());
             }
         };
-        let user = ctx.user().clone();
-        let now = ctx.now();
-        let items: Vec<FoodItem> = consensus
-            .items
-            .iter()
-            .map(|item| FoodItem {
-                input: item.name.clone(),
-                name: item.name.clone(),
-                grams: (item.grams * 10.0).round() / 10.0,
-                nutrients: item.nutrients,
-                source: if item.reference_used {
-                    NutritionSource::BuiltIn
-                } else {
-                    NutritionSource::ModelEstimate
-                },
-                confidence: consensus.agreement,
-            })
-            .collect();
         let entry_id = entry_id_for(inbound.id);
-        let entry = FoodEntry {
-            id: entry_id,
-            user_id: user.id,
-            eaten_at: now,
-            local_date: user.local_date(now),
-            meal_type: Some(meal_type_at(now.with_timezone(&user.tz()).time())),
-            description: caption.unwrap_or_else(|| "photo".to_owned()),
-            items,
-            total: consensus.total,
-            photo_path: inbound.photo_path.clone(),
-            created_at: now,
-        };
+        let entry = consensus_entry(
+            ctx.user(),
+            entry_id,
+            &consensus,
+            caption,
+            inbound.photo_path.clone(),
+            ctx.now(),
+        );
         ctx.write(vec![Write::InsertFoodEntry(entry)]).await?;
         keep_agent_estimates(ctx, entry_id, &agents).await;
 
@@ -187,7 +167,7 @@ async fn calibration(ctx: &TurnContext<'_>) -> Calibration {
 
 /// Keeps what each agent said about each saved item, for calibration by a later correction. A
 /// failure costs only that learning, so it is logged, not reported to the person.
-async fn keep_agent_estimates(ctx: &TurnContext<'_>, entry_id: uuid::Uuid, agents: &[AgentReport]) {
+async fn keep_agent_estimates(ctx: &TurnContext<'_>, entry_id: Uuid, agents: &[AgentReport]) {
     let user_id = ctx.user().id;
     let now = ctx.now();
     let estimates: Vec<VisionEstimate> = agents
@@ -216,3 +196,45 @@ async fn keep_agent_estimates(ctx: &TurnContext<'_>, entry_id: uuid::Uuid, agent
 
 const UNAVAILABLE: &str =
     "Photo analysis is unavailable right now, so nothing was saved. Can you describe what you ate?";
+
+/// The food entry of a photo's consensus, for the conversation and the API alike: the
+/// consensus items (from the food table when it knew them), the agreement as each item's
+/// confidence, the caption as the description, eaten `now` at the meal of the person's local
+/// time.
+pub fn consensus_entry(
+    user: &User,
+    id: Uuid,
+    consensus: &Consensus,
+    caption: Option<String>,
+    photo_path: Option<String>,
+    now: DateTime<Utc>,
+) -> FoodEntry {
+    let items = consensus
+        .items
+        .iter()
+        .map(|item| FoodItem {
+            input: item.name.clone(),
+            name: item.name.clone(),
+            grams: (item.grams * 10.0).round() / 10.0,
+            nutrients: item.nutrients,
+            source: if item.reference_used {
+                NutritionSource::BuiltIn
+            } else {
+                NutritionSource::ModelEstimate
+            },
+            confidence: consensus.agreement,
+        })
+        .collect();
+    FoodEntry {
+        id,
+        user_id: user.id,
+        eaten_at: now,
+        local_date: user.local_date(now),
+        meal_type: Some(meal_type_at(now.with_timezone(&user.tz()).time())),
+        description: caption.unwrap_or_else(|| "photo".to_owned()),
+        items,
+        total: consensus.total,
+        photo_path,
+        created_at: now,
+    }
+}

@@ -246,7 +246,7 @@ fn check_eaten_at(eaten_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Api
     Ok(())
 }
 
-pub(super) fn local_meal(user: &User, eaten_at: DateTime<Utc>) -> health_actors::domain::MealType {
+fn local_meal(user: &User, eaten_at: DateTime<Utc>) -> health_actors::domain::MealType {
     crate::llm::offline::meal_type_at(eaten_at.with_timezone(&user.tz()).time())
 }
 

@@ -10,8 +10,6 @@
 
 use chrono::Utc;
 use futures::TryStreamExt;
-use health_actors::consensus::Consensus;
-use health_actors::domain::{FoodEntry, FoodItem, NutritionSource, User};
 use health_actors::ports::Write;
 use health_actors::vision::{AgentReport, Photo, PhotoEstimate};
 use uuid::Uuid;
@@ -20,8 +18,9 @@ use warp::http::StatusCode;
 use warp::{Buf, Filter};
 
 use super::body::{FoodEntryBody, PhotoAgentBody, PhotoFoodEntry};
-use super::food::{check_text, local_meal};
+use super::food::check_text;
 use super::{answer, caller, json_reply, with, ApiError, ApiState, Caller, PHOTO_BODY_LIMIT};
+use crate::llm::photo::consensus_entry;
 use crate::telegram::photos::{self, ImageFormat};
 
 const CAPTION_MAX_CHARS: usize = 1_000;
@@ -210,6 +209,7 @@ pub(super) async fn photo(
         &consensus,
         form.caption,
         Some(path.display().to_string()),
+        Utc::now(),
     );
     if let Err(error) = state
         .persistence
@@ -241,47 +241,5 @@ fn agent_body(report: &AgentReport) -> PhotoAgentBody {
         status: report.status.to_owned(),
         total_kcal: report.total_kcal.map(|kcal| kcal.round()),
         seconds: (report.seconds * 100.0).round() / 100.0,
-    }
-}
-
-/// The food entry of a photo's consensus, as the conversation's photo path
-/// (`crate::llm::photo::WithPhotos`) builds it: the consensus items (from the food table when it
-/// knew them), the agreement as each item's confidence, the caption as the description, eaten now
-/// at the meal of the person's local time.
-pub fn consensus_entry(
-    user: &User,
-    id: Uuid,
-    consensus: &Consensus,
-    caption: Option<String>,
-    photo_path: Option<String>,
-) -> FoodEntry {
-    let now = Utc::now();
-    let items = consensus
-        .items
-        .iter()
-        .map(|item| FoodItem {
-            input: item.name.clone(),
-            name: item.name.clone(),
-            grams: (item.grams * 10.0).round() / 10.0,
-            nutrients: item.nutrients,
-            source: if item.reference_used {
-                NutritionSource::BuiltIn
-            } else {
-                NutritionSource::ModelEstimate
-            },
-            confidence: consensus.agreement,
-        })
-        .collect();
-    FoodEntry {
-        id,
-        user_id: user.id,
-        eaten_at: now,
-        local_date: user.local_date(now),
-        meal_type: Some(local_meal(user, now)),
-        description: caption.unwrap_or_else(|| "photo".to_owned()),
-        items,
-        total: consensus.total,
-        photo_path,
-        created_at: now,
     }
 }
