@@ -33,7 +33,7 @@ use crate::conversation::{ConversationsHandle, SubmitError, APOLOGY};
 use crate::domain::DeadLetter;
 use crate::inbound::{Durable, Inbound};
 use crate::metrics as names;
-use crate::ports::{InboxEntry, Outbox, Store, StoreError, Write};
+use crate::ports::{InboxEntry, InboxRecord, Outbox, Store, StoreError, Write};
 
 /// Messages from Telegram (polling and webhook).
 pub const SOURCE_TELEGRAM: &str = "telegram";
@@ -97,6 +97,19 @@ impl Inbox {
         }
         let entries: Vec<InboxEntry> = messages.iter().map(|m| m.to_inbox(source)).collect();
         let fresh = self.store.inbox_accept(&entries).await?;
+        let seen_before: Vec<Uuid> = messages
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, new)| !**new)
+            .map(|(message, _)| message.id)
+            .collect();
+        let mut kept: HashMap<Uuid, InboxRecord> = self
+            .store
+            .inbox_entries(&seen_before)
+            .await?
+            .into_iter()
+            .map(|record| (record.entry.id, record))
+            .collect();
         let mut accepted = Vec::with_capacity(messages.len());
         let mut resumed = Vec::new();
         for (mut message, new) in messages.into_iter().zip(fresh) {
@@ -106,8 +119,7 @@ impl Inbox {
                 accepted.push(message);
                 continue;
             }
-            let record = self.store.inbox_entry(message.id).await?;
-            match record {
+            match kept.remove(&message.id) {
                 Some(record) if record.done_at.is_none() && self.mark_handed(message.id) => {
                     tracing::info!(inbox_id = %message.id, source, steps = record.entry.steps,
                         "resuming a message an earlier process kept and did not finish");

@@ -283,6 +283,16 @@ pub trait Store: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// The entries of `ids` that exist, done or not, in no particular order. A networked store
+    /// answers in one round trip; the default asks for each in turn.
+    async fn inbox_entries(&self, ids: &[Uuid]) -> Result<Vec<InboxRecord>, StoreError> {
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            records.extend(self.inbox_entry(*id).await?);
+        }
+        Ok(records)
+    }
+
     /// Counts one more attempt at handling each of `ids` that is not done (before a replay
     /// starts them), and returns those entries with the number of steps committed for each.
     ///

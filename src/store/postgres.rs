@@ -853,6 +853,15 @@ impl Store for PostgresStore {
         rows.first().map(inbox_from_row).transpose()
     }
 
+    async fn inbox_entries(&self, ids: &[Uuid]) -> Result<Vec<InboxRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("{INBOX_COLUMNS} WHERE id = ANY($1)");
+        let rows = self.query(&sql, &[&ids]).await?;
+        rows.iter().map(inbox_from_row).collect()
+    }
+
     async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -462,6 +462,21 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
         [(1, 2), (4, 0)],
         "each known entry, with its steps"
     );
+    let mut found: Vec<(u128, u32, u32)> = store
+        .inbox_entries(&[Uuid::from_u128(4), one, Uuid::from_u128(99)])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| {
+            (
+                record.entry.id.as_u128(),
+                record.entry.steps,
+                record.entry.attempts,
+            )
+        })
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, [(1, 2, 1), (4, 0, 1)], "the known ones, in one call");
     let done_at = at("2026-03-01T09:00:00Z");
     apply(
         &ctx,
