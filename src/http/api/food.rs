@@ -19,7 +19,7 @@ use super::body::{
     CorrectFoodEntryBody, CreateFoodEntryBody, CreatedFoodEntry, DailySummary, FoodEntryBody,
     FoodEntryPage, GoalsBody, NutrientsBody, RemainingBody, WeeklySummary,
 };
-use super::users::page_limit;
+use super::paging::{page, page_limit, Order};
 use super::{answer, bounded, caller, json_body, json_reply, with, ApiError, ApiState, Caller};
 
 const ENTRY_PAGE_DEFAULT: usize = 50;
@@ -125,33 +125,6 @@ fn optional_date(field: &str, text: Option<&str>) -> Result<Option<NaiveDate>, A
     text.map(|text| parse_date(field, text)).transpose()
 }
 
-/// Where the next page starts: after this (time, id) — eaten_at for entries, created_at for
-/// memories.
-pub(super) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    format!("{}_{}", at.timestamp_micros(), id.simple())
-}
-
-/// The inverse of [`encode_cursor`], exactly as strict as the pattern the document states
-/// (`^[0-9]{1,16}_[0-9a-f]{32}$`).
-pub(super) fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    let invalid = || ApiError::field("cursor", "is not a cursor this API gave out");
-    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
-    let shaped = (1..=16).contains(&micros.len())
-        && micros.bytes().all(|b| b.is_ascii_digit())
-        && id.len() == 32
-        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if !shaped {
-        return Err(invalid());
-    }
-    let at = micros
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
-    Ok((at, id))
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/users/{user_id}/food-entries",
@@ -195,26 +168,20 @@ pub(super) async fn list(
             format!("the range may cover at most {RANGE_MAX_DAYS} days"),
         ));
     }
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut entries = state
+    let entries = state
         .store
         .food_entries(user.id, from, to)
         .await
         .map_err(ApiError::store)?;
-    entries.sort_by_key(|entry| (entry.eaten_at, entry.id));
-    let start = match after {
-        Some(after) => entries.partition_point(|entry| (entry.eaten_at, entry.id) <= after),
-        None => 0,
-    };
-    let page: Vec<&FoodEntry> = entries.iter().skip(start).take(limit).collect();
-    let next_cursor = (start + page.len() < entries.len())
-        .then(|| {
-            page.last()
-                .map(|entry| encode_cursor(entry.eaten_at, entry.id))
-        })
-        .flatten();
+    let (page, next_cursor) = page(
+        entries,
+        |entry| (entry.eaten_at, entry.id),
+        Order::OldestFirst,
+        query.cursor.as_deref(),
+        limit,
+    )?;
     Ok(warp::reply::json(&FoodEntryPage {
-        entries: page.into_iter().map(FoodEntryBody::from).collect(),
+        entries: page.iter().map(FoodEntryBody::from).collect(),
         next_cursor,
     }))
 }
@@ -513,33 +480,4 @@ pub(super) async fn weekly(
         daily_average: NutrientsBody::from(&average),
         days_logged,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
-        let id = Uuid::now_v7();
-        let entry = FoodEntry {
-            id,
-            user_id: health_actors::domain::UserId(1),
-            eaten_at: at,
-            local_date: at.date_naive(),
-            meal_type: None,
-            description: String::new(),
-            items: Vec::new(),
-            total: Nutrients::default(),
-            photo_path: None,
-            created_at: at,
-        };
-        assert_eq!(
-            decode_cursor(&encode_cursor(entry.eaten_at, entry.id)).unwrap(),
-            (at, id)
-        );
-        assert!(decode_cursor("nonsense").is_err());
-        assert!(decode_cursor("12_notauuid").is_err());
-    }
 }

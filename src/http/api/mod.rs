@@ -14,6 +14,7 @@ mod chat;
 pub mod error;
 mod food;
 pub mod openapi;
+mod paging;
 pub mod photo;
 mod users;
 

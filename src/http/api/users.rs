@@ -19,11 +19,11 @@ use super::body::{
     AchievementBody, CreateKeyBody, CreateUserBody, CreatedKey, GoalsBody, MemoryBody, MemoryPage,
     ProfileBody, ProfilePatch, ProgressBody, StreakBody, UserBody, XpEventBody,
 };
+use super::paging::{page, page_limit, Order, PageQuery};
 use super::{answer, bounded, caller, json_body, json_reply, with, ApiError, ApiState, Caller};
 
 /// Memories per page when the client does not say.
 const MEMORY_PAGE_DEFAULT: usize = 50;
-const PAGE_MAX: usize = 200;
 
 pub(super) fn routes(state: ApiState) -> BoxedFilter<(warp::reply::Response,)> {
     let create = warp::path!("api" / "v1" / "users")
@@ -134,24 +134,6 @@ pub(super) fn key_routes(state: ApiState) -> BoxedFilter<(warp::reply::Response,
             answer(bounded(create_key(caller, body, state)).await)
         })
         .boxed()
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PageQuery {
-    pub limit: Option<usize>,
-    pub cursor: Option<String>,
-}
-
-pub(super) fn page_limit(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(default),
-        Some(limit) if (1..=PAGE_MAX).contains(&limit) => Ok(limit),
-        Some(_) => Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {PAGE_MAX}"),
-        )),
-    }
 }
 
 #[utoipa::path(
@@ -455,35 +437,20 @@ pub(super) async fn list_memories(
 ) -> Result<impl Reply, ApiError> {
     let user = state.user(caller.may_act_on(user)?).await?;
     let limit = page_limit(query.limit, MEMORY_PAGE_DEFAULT)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(super::food::decode_cursor)
-        .transpose()?;
-    let mut memories = state
+    let memories = state
         .store
         .memories(user.id)
         .await
         .map_err(ApiError::store)?;
-    memories.sort_by_key(|memory| (memory.created_at, memory.id));
-    let start = match after {
-        Some(after) => memories.partition_point(|memory| (memory.created_at, memory.id) <= after),
-        None => 0,
-    };
-    let page: Vec<MemoryBody> = memories
-        .iter()
-        .skip(start)
-        .take(limit)
-        .map(MemoryBody::from)
-        .collect();
-    let next_cursor = (start + page.len() < memories.len())
-        .then(|| {
-            page.last()
-                .map(|memory| super::food::encode_cursor(memory.created_at, memory.id))
-        })
-        .flatten();
+    let (page, next_cursor) = page(
+        memories,
+        |memory| (memory.created_at, memory.id),
+        Order::OldestFirst,
+        query.cursor.as_deref(),
+        limit,
+    )?;
     Ok(warp::reply::json(&MemoryPage {
-        memories: page,
+        memories: page.iter().map(MemoryBody::from).collect(),
         next_cursor,
     }))
 }
@@ -545,42 +512,26 @@ pub(super) async fn progress(
 ) -> Result<impl Reply, ApiError> {
     let user = state.user(caller.may_act_on(user)?).await?;
     let limit = page_limit(query.limit, XP_PAGE_DEFAULT)?;
-    let before = query
-        .cursor
-        .as_deref()
-        .map(super::food::decode_cursor)
-        .transpose()?;
-    let (mut events, streaks, mut achievements) = tokio::try_join!(
+    let (events, streaks, mut achievements) = tokio::try_join!(
         state.store.xp_events(user.id),
         state.store.streaks(user.id),
         state.store.achievements(user.id),
     )
     .map_err(ApiError::store)?;
     let xp_total = events.iter().map(|event| event.amount).sum();
-    // Newest first; a cursor names the last event of the previous page.
-    events.sort_by_key(|event| std::cmp::Reverse((event.created_at, event.id)));
-    let start = match before {
-        Some(before) => events.partition_point(|event| (event.created_at, event.id) >= before),
-        None => 0,
-    };
-    let page: Vec<XpEventBody> = events
-        .iter()
-        .skip(start)
-        .take(limit)
-        .map(XpEventBody::from)
-        .collect();
-    let next_cursor = (start + page.len() < events.len())
-        .then(|| {
-            page.last()
-                .map(|event| super::food::encode_cursor(event.created_at, event.id))
-        })
-        .flatten();
+    let (page, next_cursor) = page(
+        events,
+        |event| (event.created_at, event.id),
+        Order::NewestFirst,
+        query.cursor.as_deref(),
+        limit,
+    )?;
     achievements.sort_by_key(|achievement| (achievement.earned_at, achievement.code.clone()));
     let mut streaks: Vec<StreakBody> = streaks.iter().map(StreakBody::from).collect();
     streaks.sort_by(|a, b| a.domain.cmp(&b.domain));
     Ok(warp::reply::json(&ProgressBody {
         xp_total,
-        xp_events: page,
+        xp_events: page.iter().map(XpEventBody::from).collect(),
         next_cursor,
         streaks,
         achievements: achievements.iter().map(AchievementBody::from).collect(),
