@@ -721,6 +721,23 @@ fn split_on_connectors(chunk: Vec<Token>, knows_name: &dyn Fn(&str) -> bool) -> 
     result
 }
 
+/// What the person wrote for one item: `text[start..end]`, with the closing brackets that
+/// belong to it ("spinach (raw)": the ")" is no token, but it is part of what was written).
+fn input_text(text: &str, start: usize, end: usize) -> String {
+    let mut end = end;
+    let mut open = text.get(start..end).map_or(0, |written| {
+        written
+            .matches('(')
+            .count()
+            .saturating_sub(written.matches(')').count())
+    });
+    while open > 0 && text.get(end..).is_some_and(|rest| rest.starts_with(')')) {
+        end += 1;
+        open -= 1;
+    }
+    text.get(start..end).unwrap_or_default().trim().to_owned()
+}
+
 /// Reads amount, size, unit and name from one item's tokens.
 fn parse_piece(
     text: &str,
@@ -729,11 +746,7 @@ fn parse_piece(
 ) -> Option<ParsedItem> {
     let first = tokens.first()?;
     let last = tokens.last()?;
-    let input = text
-        .get(first.start..last.end)
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let input = input_text(text, first.start, last.end);
     let all_words = words_of(tokens);
     if first.number().is_none() && knows_name(&all_words) {
         return Some(ParsedItem {
@@ -965,6 +978,20 @@ mod tests {
             ["eggs", "toast", "coffee", "banana", "apple", "pear", "milk", "honey"]
         );
         assert_eq!(items[0].0, Some(2.0));
+    }
+
+    #[test]
+    fn each_item_keeps_what_the_person_wrote_with_its_brackets() {
+        let inputs: Vec<String> = parse("64 g spinach (raw), 2 eggs (scrambled) and toast")
+            .into_iter()
+            .map(|item| item.input)
+            .collect();
+        assert_eq!(
+            inputs,
+            ["64 g spinach (raw)", "2 eggs (scrambled)", "toast"]
+        );
+        // A bracket the person did not close is not closed for them.
+        assert_eq!(parse("rice (brown")[0].input, "rice (brown");
     }
 
     #[test]
