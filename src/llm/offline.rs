@@ -489,30 +489,48 @@ async fn answer_question(
     } else {
         span.to_owned()
     };
+    let one_day = from == to;
+    let days_logged = entries
+        .iter()
+        .map(|entry| entry.local_date)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let text = match kind {
         _ if entries.is_empty() => format!("Nothing is logged for {label} yet."),
+        QuestionKind::Total(Metric::All) if one_day => {
+            let text = entry_lines(&entries, false);
+            format!("{text}{}", goal_line(&user.goals, &total, &label))
+        }
+        QuestionKind::Total(Metric::All) => format!(
+            "{}{}: {}. {}",
+            entry_lines(&entries, true),
+            capitalise(&label),
+            macros_line(&total),
+            daily_average(Metric::Kcal, total.kcal, days_logged, user.goals.kcal)
+        ),
         QuestionKind::Total(metric) => {
-            let amount = match metric {
-                Metric::Kcal => format!("{:.0} kcal", total.kcal),
-                Metric::Protein => format!("{} g of protein", macro_amount(total.protein_g)),
-                Metric::Carbs => format!("{} g of carbohydrates", macro_amount(total.carbs_g)),
-                Metric::Fat => format!("{} g of fat", macro_amount(total.fat_g)),
-                Metric::Fiber => format!("{} g of fiber", macro_amount(total.fiber_g)),
-                Metric::All => {
-                    let text = entry_lines(&entries, false);
-                    let goal = goal_line(&user.goals, &total, &label);
-                    return reply(ctx, format!("{text}{goal}")).await;
-                }
-            };
-            let goal = goal_for_metric(&user.goals, metric)
-                .map(|goal| format!(" (goal {goal:.0})"))
-                .unwrap_or_default();
-            format!(
-                "{} you had {amount}{goal}, from {} logged {}.",
-                capitalise(&label),
+            let amount = metric_amount(metric, metric_of(&total, metric));
+            let goal = goal_for_metric(&user.goals, metric);
+            let entries_said = format!(
+                "from {} logged {}",
                 entries.len(),
                 plural(entries.len(), "entry", "entries")
-            )
+            );
+            if one_day {
+                let goal = goal
+                    .map(|goal| format!(" (goal {goal:.0})"))
+                    .unwrap_or_default();
+                format!(
+                    "{} you had {amount}{goal}, {entries_said}.",
+                    capitalise(&label)
+                )
+            } else {
+                format!(
+                    "{} you had {amount}, {entries_said}. {}",
+                    capitalise(&label),
+                    daily_average(metric, metric_of(&total, metric), days_logged, goal)
+                )
+            }
         }
         QuestionKind::Diary => {
             let lines = entry_lines(&entries, from != to);
@@ -602,6 +620,42 @@ fn on_track(
         }
     }
     text
+}
+
+/// The amount of `metric` in `total`.
+fn metric_of(total: &Nutrients, metric: Metric) -> f64 {
+    match metric {
+        Metric::Kcal | Metric::All => total.kcal,
+        Metric::Protein => total.protein_g,
+        Metric::Carbs => total.carbs_g,
+        Metric::Fat => total.fat_g,
+        Metric::Fiber => total.fiber_g,
+    }
+}
+
+/// "1240 kcal", "80 g of protein".
+fn metric_amount(metric: Metric, amount: f64) -> String {
+    match metric {
+        Metric::Kcal | Metric::All => format!("{amount:.0} kcal"),
+        Metric::Protein => format!("{} g of protein", macro_amount(amount)),
+        Metric::Carbs => format!("{} g of carbohydrates", macro_amount(amount)),
+        Metric::Fat => format!("{} g of fat", macro_amount(amount)),
+        Metric::Fiber => format!("{} g of fiber", macro_amount(amount)),
+    }
+}
+
+/// For a span of several days, where a daily goal means nothing against the span's total:
+/// "That is 1240 kcal a day on average over 3 logged days (goal 1800 a day)."
+fn daily_average(metric: Metric, amount: f64, days_logged: usize, goal: Option<f64>) -> String {
+    let days = days_logged.max(1);
+    let goal = goal
+        .map(|goal| format!(" (goal {goal:.0} a day)"))
+        .unwrap_or_default();
+    format!(
+        "That is {} a day on average over {days} logged {}{goal}.",
+        metric_amount(metric, amount / days as f64),
+        plural(days, "day", "days")
+    )
 }
 
 fn goal_for_metric(goals: &Goals, metric: Metric) -> Option<f64> {
@@ -1094,6 +1148,18 @@ mod tests {
             goal_line(&goals, &total, "today").starts_with("Today: 1240 of 1800 kcal (560 left)")
         );
         assert!(goal_line(&Goals::default(), &total, "today").contains("No daily goal yet"));
+    }
+
+    #[test]
+    fn a_span_of_days_is_compared_with_the_daily_goal_on_average() {
+        assert_eq!(
+            daily_average(Metric::Kcal, 3600.0, 2, Some(1800.0)),
+            "That is 1800 kcal a day on average over 2 logged days (goal 1800 a day)."
+        );
+        assert_eq!(
+            daily_average(Metric::Protein, 45.0, 1, None),
+            "That is 45 g of protein a day on average over 1 logged day."
+        );
     }
 
     #[test]

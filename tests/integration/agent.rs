@@ -69,6 +69,12 @@ async fn logs_answers_and_undoes(extra: &[(&str, &str)]) {
 
     let reply = say(&core, &outbox, user, "how much protein today?").await;
     assert!(reply.contains("15 g of protein"), "{reply}");
+    // Over a week the daily goal is compared with the average of the days logged.
+    let reply = say(&core, &outbox, user, "how many calories this week?").await;
+    assert!(
+        reply.contains("207 kcal a day on average over 1 logged day (goal 1800 a day)"),
+        "{reply}"
+    );
 
     let reply = say(&core, &outbox, user, "a plate of zorblax").await;
     assert!(
