@@ -18,8 +18,8 @@ use health_actors::domain::{FoodEntry, Goals, MealType, Nutrients, User, WeightL
 use health_actors::inbound::{Inbound, InboundContent, MessageId};
 use health_actors::memory::Embedder;
 use health_actors::nutrition::{
-    classify, daily_kcal_target, parse_meal, DayRef, GoalNutrient, Intent, MealEstimate, Metric,
-    Period, QuestionKind,
+    classify, daily_kcal_target, parse_meal, DayRef, GoalNutrient, Intent, LeftOut, MealEstimate,
+    Metric, Period, QuestionKind,
 };
 use health_actors::ports::Write;
 use uuid::Uuid;
@@ -216,7 +216,7 @@ impl OfflineAgent {
     ) -> Result<(), AgentError> {
         let estimate = self.engine.estimate(text).await;
         if !estimate.has_items() {
-            return reply(ctx, unknown_sentence(&estimate, true)).await;
+            return reply(ctx, not_counted(&estimate, true)).await;
         }
         let user = ctx.user().clone();
         let now = ctx.now();
@@ -265,8 +265,8 @@ impl OfflineAgent {
         for note in &estimate.notes {
             let _ = writeln!(text, "Note: {note}");
         }
-        if !estimate.unknown.is_empty() {
-            let _ = writeln!(text, "{}", unknown_sentence(&estimate, false));
+        if !estimate.unknown.is_empty() || !estimate.left_out.is_empty() {
+            let _ = writeln!(text, "{}", not_counted(&estimate, false));
         }
         let _ = write!(text, "{}", goal_line(&user.goals, &day_total, &when));
         super::entries::reply_with_entry_buttons(ctx, text, entry_id).await
@@ -275,7 +275,7 @@ impl OfflineAgent {
     async fn food_info(&self, ctx: &mut TurnContext<'_>, text: &str) -> Result<(), AgentError> {
         let estimate = self.engine.estimate(text).await;
         if !estimate.has_items() {
-            return reply(ctx, unknown_sentence(&estimate, false)).await;
+            return reply(ctx, not_counted(&estimate, false)).await;
         }
         let mut out = String::new();
         for item in &estimate.items {
@@ -289,8 +289,8 @@ impl OfflineAgent {
                 item.source.label()
             );
         }
-        if !estimate.unknown.is_empty() {
-            let _ = writeln!(out, "{}", unknown_sentence(&estimate, false));
+        if !estimate.unknown.is_empty() || !estimate.left_out.is_empty() {
+            let _ = writeln!(out, "{}", not_counted(&estimate, false));
         }
         out.push_str("Nothing was logged. Tell me \"I had ...\" to log it.");
         reply(ctx, out).await
@@ -313,30 +313,34 @@ async fn reply(ctx: &mut TurnContext<'_>, text: impl Into<String>) -> Result<(),
     Ok(())
 }
 
-/// "I don't know 'X' yet: ..." for every unknown item.
-fn unknown_sentence(estimate: &MealEstimate, nothing_saved: bool) -> String {
+/// What was not counted and why: "'1000 eggs' comes to 50 kg, which looks like a typo, so I
+/// left it out." for each item whose amount cannot be right, then "I don't know 'X' yet: ..."
+/// for the unknown ones.
+fn not_counted(estimate: &MealEstimate, nothing_saved: bool) -> String {
+    let mut sentences: Vec<String> = estimate.left_out.iter().map(LeftOut::sentence).collect();
     let names: Vec<String> = estimate
         .unknown
         .iter()
         .map(|name| format!("'{}'", name.trim()))
         .collect();
-    let mut text = match names.len() {
-        0 => "I couldn't find a food in that.".to_owned(),
-        1 => format!(
+    match names.len() {
+        0 if sentences.is_empty() => sentences.push("I couldn't find a food in that.".to_owned()),
+        0 => {}
+        1 => sentences.push(format!(
             "I don't know {} yet: can you give grams or a similar food?",
             names[0]
-        ),
-        _ => format!(
+        )),
+        _ => sentences.push(format!(
             "I don't know {} yet: can you give grams or similar foods?",
             join_and(&names)
-        ),
-    };
-    text.push_str(if nothing_saved {
-        " Nothing was saved."
-    } else {
-        " Nothing was counted for it."
-    });
-    text
+        )),
+    }
+    if nothing_saved {
+        sentences.push("Nothing was saved.".to_owned());
+    } else if !names.is_empty() {
+        sentences.push("Nothing was counted for it.".to_owned());
+    }
+    sentences.join(" ")
 }
 
 fn join_and(parts: &[String]) -> String {
@@ -1188,16 +1192,30 @@ mod tests {
     }
 
     #[test]
-    fn unknown_foods_are_named_back() {
-        let estimate = MealEstimate {
+    fn unknown_foods_and_unlikely_amounts_are_named_back() {
+        let mut estimate = MealEstimate {
             items: vec![],
             unknown: vec!["zorblax".into()],
+            left_out: vec![],
             total: Nutrients::default(),
             notes: vec![],
         };
         assert_eq!(
-            unknown_sentence(&estimate, true),
+            not_counted(&estimate, true),
             "I don't know 'zorblax' yet: can you give grams or a similar food? Nothing was saved."
+        );
+        estimate.unknown.clear();
+        estimate.left_out.push(LeftOut {
+            input: "1000 eggs".into(),
+            reason: "comes to 50 kg, which looks like a typo".into(),
+        });
+        assert_eq!(
+            not_counted(&estimate, true),
+            "'1000 eggs' comes to 50 kg, which looks like a typo, so I left it out. Nothing was saved."
+        );
+        assert_eq!(
+            not_counted(&estimate, false),
+            "'1000 eggs' comes to 50 kg, which looks like a typo, so I left it out."
         );
     }
 }

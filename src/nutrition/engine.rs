@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use health_actors::domain::{FoodItem, Grams, Nutrients, NutritionSource};
 use health_actors::nutrition::{
-    estimate_meal, parse_meal, resolve_amount, Dataset, Food, FoodSource, FoodTable, MealEstimate,
-    ParsedItem, Portion,
+    check_amount, estimate_meal, parse_meal, resolve_amount, Dataset, Food, FoodSource, FoodTable,
+    LeftOut, MealEstimate, ParsedItem, Portion,
 };
 
 use super::usda::{UsdaClient, UsdaFood};
@@ -92,11 +92,12 @@ impl NutritionEngine {
             };
             match usda.lookup(&item.name).await {
                 Ok(Some(food)) => match usda_item(&label, &item, &food) {
-                    Some((food_item, note)) => {
+                    Ok((food_item, note)) => {
                         estimate.notes.extend(note);
                         estimate.items.push(food_item);
                     }
-                    None => still_unknown.push(label),
+                    Err(Some(left_out)) => estimate.left_out.push(left_out),
+                    Err(None) => still_unknown.push(label),
                 },
                 Ok(None) => still_unknown.push(label),
                 Err(error) => {
@@ -169,14 +170,16 @@ fn portion_key(unit: &str) -> Option<String> {
     Some(key.to_owned())
 }
 
+/// `Err(Some(_))` when the amount cannot be right, `Err(None)` when it cannot be read.
 fn usda_item(
     label: &str,
     item: &ParsedItem,
     usda: &UsdaFood,
-) -> Option<(FoodItem, Option<String>)> {
+) -> Result<(FoodItem, Option<String>), Option<LeftOut>> {
     let food = food_from_usda(usda);
-    let amount = resolve_amount(&food, item.quantity, item.unit.as_ref())?;
-    let grams = Grams::new(amount.grams).ok()?;
+    let amount = resolve_amount(&food, item.quantity, item.unit.as_ref()).ok_or(None)?;
+    check_amount(label, amount.grams).map_err(Some)?;
+    let grams = Grams::new(amount.grams).map_err(|_| None)?;
     let food_item = FoodItem {
         input: label.to_owned(),
         name: food.name.clone(),
@@ -185,7 +188,7 @@ fn usda_item(
         source: NutritionSource::Usda,
         confidence: ((amount.basis.confidence() * USDA_MATCH_CONFIDENCE) * 100.0).round() / 100.0,
     };
-    Some((food_item, amount.note))
+    Ok((food_item, amount.note))
 }
 
 #[cfg(test)]

@@ -9,7 +9,15 @@ pub struct EstimateJson<'a> {
     pub items: Vec<ItemJson<'a>>,
     pub total: TotalJson,
     pub unknown: &'a [String],
+    /// Items whose food is known but whose amount cannot be right, and why.
+    pub left_out: Vec<LeftOutJson<'a>>,
     pub notes: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+pub struct LeftOutJson<'a> {
+    pub input: &'a str,
+    pub reason: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +70,14 @@ pub fn to_json(estimate: &MealEstimate) -> EstimateJson<'_> {
             fat_g: one_decimal(estimate.total.fat_g),
         },
         unknown: &estimate.unknown,
+        left_out: estimate
+            .left_out
+            .iter()
+            .map(|left_out| LeftOutJson {
+                input: &left_out.input,
+                reason: &left_out.reason,
+            })
+            .collect(),
         notes: &estimate.notes,
     }
 }
@@ -97,6 +113,9 @@ pub fn to_text(estimate: &MealEstimate) -> String {
     }
     for note in &estimate.notes {
         out.push_str(&format!("note: {note}\n"));
+    }
+    for left_out in &estimate.left_out {
+        out.push_str(&format!("left out: {}\n", left_out.sentence()));
     }
     for unknown in &estimate.unknown {
         out.push_str(&format!(

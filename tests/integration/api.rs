@@ -764,6 +764,31 @@ async fn food_entries_are_created_paged_corrected_and_deleted() {
         body["message"].as_str().unwrap().contains("zorblax"),
         "{body}"
     );
+    // An amount that must be a typo is not saved, and the answer says why.
+    let (status, body) =
+        call(request(&app, Method::POST, path, Some(ADMIN)).json(&json!({"text": "1000 eggs"})))
+            .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("comes to 50 kg"),
+        "{body}"
+    );
+    let (status, created) = call(
+        request(&app, Method::POST, path, Some(ADMIN))
+            .json(&json!({"text": "1000 eggs and a banana", "eaten_at": "2026-03-03T08:00:00Z"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["entry"]["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        created["left_out"],
+        json!([{"input": "1000 eggs", "reason": "comes to 50 kg, which looks like a typo"}])
+    );
 
     let (_, day) = call(request(
         &app,

@@ -11,15 +11,60 @@ use super::parser::{parse_meal, ParsedItem};
 use super::table::FoodTable;
 use super::units::{resolve_amount, PortionBasis};
 
+/// The most one item may weigh. More is taken for a typo ("1000 eggs" is 50 kg), not logged:
+/// a day's totals ruined by one slip are worse than asking again.
+pub const MAX_ITEM_GRAMS: f64 = 5_000.0;
+
 /// The estimate for one meal description.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MealEstimate {
     pub items: Vec<FoodItem>,
     /// The items (as written) that no food matched; nothing was counted for them.
     pub unknown: Vec<String>,
+    /// Items whose food is known but whose amount cannot be right (nothing, or a typo's
+    /// 50 kg); nothing was counted for them either.
+    pub left_out: Vec<LeftOut>,
     pub total: Nutrients,
     /// Assumptions a person should know about ("no 'slice' for banana: used a medium one").
     pub notes: Vec<String>,
+}
+
+/// An item understood but not counted, and why, in words for the person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeftOut {
+    /// The item as written.
+    pub input: String,
+    /// Why: "comes to 50 kg, which looks like a typo".
+    pub reason: String,
+}
+
+impl LeftOut {
+    /// "'1000 eggs' comes to 50 kg, which looks like a typo, so I left it out."
+    pub fn sentence(&self) -> String {
+        format!("'{}' {}, so I left it out.", self.input.trim(), self.reason)
+    }
+}
+
+/// Whether `grams` of the item written as `input` is an amount to log: something, and not so
+/// much that it must be a slip of the keyboard.
+pub fn check_amount(input: &str, grams: f64) -> Result<(), LeftOut> {
+    let reason = if !grams.is_finite() || grams <= 0.0 {
+        "is no amount".to_owned()
+    } else if grams > MAX_ITEM_GRAMS {
+        let kilograms = grams / 1000.0;
+        let amount = if kilograms < 1000.0 {
+            format!("{kilograms:.1} kg").replace(".0 kg", " kg")
+        } else {
+            "more than a tonne".to_owned()
+        };
+        format!("comes to {amount}, which looks like a typo")
+    } else {
+        return Ok(());
+    };
+    Err(LeftOut {
+        input: input.to_owned(),
+        reason,
+    })
 }
 
 impl MealEstimate {
@@ -35,6 +80,7 @@ pub fn estimate_meal(text: &str, table: &FoodTable) -> MealEstimate {
     let mut estimate = MealEstimate {
         items: Vec::new(),
         unknown: Vec::new(),
+        left_out: Vec::new(),
         total: Nutrients::default(),
         notes: Vec::new(),
     };
@@ -46,10 +92,8 @@ pub fn estimate_meal(text: &str, table: &FoodTable) -> MealEstimate {
                 }
                 estimate.items.push(food_item);
             }
-            Err(reason) => {
-                if let Some(reason) = reason {
-                    estimate.notes.push(reason);
-                }
+            Err(Missed::LeftOut(left_out)) => estimate.left_out.push(left_out),
+            Err(Missed::Unknown) => {
                 let label = if item.input.is_empty() {
                     item.name.clone()
                 } else {
@@ -63,19 +107,27 @@ pub fn estimate_meal(text: &str, table: &FoodTable) -> MealEstimate {
     estimate
 }
 
-/// One parsed item -> a food item (and maybe a note), or `Err(optional reason)` when unknown.
+/// Why an item was not counted.
+enum Missed {
+    /// No food matched (or the amount could not be read).
+    Unknown,
+    /// The food is known; the amount cannot be right.
+    LeftOut(LeftOut),
+}
+
+/// One parsed item -> a food item (and maybe a note), or why it was not counted.
 fn estimate_item(
     item: &ParsedItem,
     table: &FoodTable,
-) -> Result<(FoodItem, Option<String>), Option<String>> {
+) -> Result<(FoodItem, Option<String>), Missed> {
     if item.name.is_empty() {
-        return Err(None);
+        return Err(Missed::Unknown);
     }
-    let found = table.lookup(&item.name).ok_or(None)?;
+    let found = table.lookup(&item.name).ok_or(Missed::Unknown)?;
     let food = found.food;
-    let amount = resolve_amount(food, item.quantity, item.unit.as_ref()).ok_or(None)?;
-    let grams =
-        Grams::new(amount.grams).map_err(|error| Some(format!("'{}': {error}", item.input)))?;
+    let amount = resolve_amount(food, item.quantity, item.unit.as_ref()).ok_or(Missed::Unknown)?;
+    check_amount(&item.input, amount.grams).map_err(Missed::LeftOut)?;
+    let grams = Grams::new(amount.grams).map_err(|_| Missed::Unknown)?;
     let mut confidence = found.score * amount.basis.confidence();
     if matches!(amount.basis, PortionBasis::Mass) && found.score >= 1.0 {
         confidence = 1.0;
@@ -154,11 +206,29 @@ mod tests {
     }
 
     #[test]
-    fn impossible_amounts_are_refused_not_counted() {
+    fn impossible_amounts_are_left_out_and_said_not_counted() {
         let meal = estimate("9999999 kg rice");
         assert!(meal.items.is_empty());
-        assert_eq!(meal.unknown.len(), 1);
-        assert!(!meal.notes.is_empty());
+        assert!(meal.unknown.is_empty(), "rice is a food it knows");
+        assert_eq!(
+            meal.left_out[0].sentence(),
+            "'9999999 kg rice' comes to more than a tonne, which looks like a typo, so I left it out."
+        );
+
+        let meal = estimate("1000 eggs, 0 g rice and a banana");
+        assert_eq!(meal.items.len(), 1, "the banana is counted");
+        assert!((meal.total.kcal - meal.items[0].nutrients.kcal).abs() < 1e-9);
+        let sentences: Vec<String> = meal.left_out.iter().map(LeftOut::sentence).collect();
+        assert_eq!(
+            sentences,
+            [
+                "'1000 eggs' comes to 50 kg, which looks like a typo, so I left it out.",
+                "'0 g rice' is no amount, so I left it out."
+            ]
+        );
+        // Five kilograms is still a (large) amount.
+        assert!(check_amount("5 kg watermelon", 5_000.0).is_ok());
+        assert!(check_amount("5.1 kg watermelon", 5_100.0).is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use correction::{
     apply_correction, find_item, parse_correction, Change, Correction, CorrectionError,
 };
 pub use energy::{daily_kcal_target, EnergyTarget};
-pub use estimate::{estimate_meal, MealEstimate};
+pub use estimate::{check_amount, estimate_meal, LeftOut, MealEstimate, MAX_ITEM_GRAMS};
 pub use intent::{classify, DayRef, GoalNutrient, Intent, Metric, Period, QuestionKind};
 pub use parser::{parse_meal, ParsedItem};
 pub use table::{Dataset, Food, FoodMatch, FoodSource, FoodTable, FoodTableError, Portion};

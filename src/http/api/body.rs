@@ -570,6 +570,27 @@ pub struct CreatedFoodEntry {
     pub entry: FoodEntryBody,
     /// Parts of the text no food database knew: nothing was saved for them.
     pub unknown: Vec<String>,
+    /// Parts whose food is known but whose amount cannot be right (nothing, or more than 5 kg
+    /// of one food), each with why: nothing was saved for them either.
+    pub left_out: Vec<LeftOutBody>,
+}
+
+/// An item understood but not saved, and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LeftOutBody {
+    /// The item as written.
+    pub input: String,
+    /// Why, for the person: "comes to 50 kg, which looks like a typo".
+    pub reason: String,
+}
+
+impl From<&health_actors::nutrition::LeftOut> for LeftOutBody {
+    fn from(left_out: &health_actors::nutrition::LeftOut) -> Self {
+        Self {
+            input: left_out.input.clone(),
+            reason: left_out.reason.clone(),
+        }
+    }
 }
 
 /// One item's corrected amount.

@@ -17,7 +17,7 @@ use warp::{Filter, Reply};
 
 use super::body::{
     CorrectFoodEntryBody, CreateFoodEntryBody, CreatedFoodEntry, DailySummary, FoodEntryBody,
-    FoodEntryPage, GoalsBody, NutrientsBody, RemainingBody, WeeklySummary,
+    FoodEntryPage, GoalsBody, LeftOutBody, NutrientsBody, RemainingBody, WeeklySummary,
 };
 use super::paging::{page, page_limit, Order};
 use super::{answer, bounded, caller, json_body, json_reply, with, ApiError, ApiState, Caller};
@@ -239,11 +239,19 @@ pub(super) async fn create(
     check_eaten_at(eaten_at, now)?;
     let estimate = state.engine.estimate(&text).await;
     if !estimate.has_items() {
+        let mut why: Vec<String> = estimate
+            .left_out
+            .iter()
+            .map(|left_out| format!("'{}' {}", left_out.input, left_out.reason))
+            .collect();
+        if !estimate.unknown.is_empty() {
+            why.push(format!("no food I know in {}", estimate.unknown.join(", ")));
+        }
         return Err(ApiError::field(
             "text",
             format!(
-                "no food in it is one I know ({}); nothing was saved. Name the foods with amounts, e.g. \"2 eggs and a slice of toast\"",
-                estimate.unknown.join(", ")
+                "nothing in it could be counted ({}); nothing was saved. Name the foods with amounts, e.g. \"2 eggs and a slice of toast\"",
+                why.join("; ")
             ),
         ));
     }
@@ -272,6 +280,7 @@ pub(super) async fn create(
         &CreatedFoodEntry {
             entry: FoodEntryBody::from(&entry),
             unknown: estimate.unknown,
+            left_out: estimate.left_out.iter().map(LeftOutBody::from).collect(),
         },
     ))
 }

@@ -48,6 +48,7 @@ use super::error::ErrorBody;
         body::FoodEntryPage,
         body::CreateFoodEntryBody,
         body::CreatedFoodEntry,
+        body::LeftOutBody,
         body::ItemCorrection,
         body::CorrectFoodEntryBody,
         body::DailySummary,
