@@ -24,6 +24,7 @@ use health_actors::domain::{
 };
 use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::memory::Embedder;
+use health_actors::nutrition::check_amount;
 use health_actors::ports::Write;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -399,8 +400,15 @@ impl LlmAgent {
                 .get("grams")
                 .and_then(Value::as_f64)
                 .unwrap_or(0.0);
-            if name.is_empty() || !(grams > 0.0 && grams <= 5_000.0) {
-                unknown.push(format!("{name} (needs a name and a weight in grams)"));
+            if name.is_empty() {
+                unknown.push("an item without a name (each needs a name and grams)".to_owned());
+                continue;
+            }
+            if let Err(left_out) = check_amount(&format!("{grams} g {name}"), grams) {
+                unknown.push(format!(
+                    "{name}: {grams} g {}; nothing was saved for it, ask the person for the amount",
+                    left_out.reason
+                ));
                 continue;
             }
             match self.engine.item(name, grams).await {
