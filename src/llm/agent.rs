@@ -840,6 +840,9 @@ async fn correct_entry(
         Corrected::BadAmount(grams) => {
             json!({"updated": false, "error": format!("{grams} g is not a usable amount")})
         }
+        Corrected::NotCounted { item } => {
+            json!({"updated": false, "error": "that item was logged by weight: give grams", "item": item_json(&item)})
+        }
     })
 }
 

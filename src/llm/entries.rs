@@ -167,6 +167,8 @@ pub enum Corrected {
     OnlyItem { entry: FoodEntry },
     /// The amount is not usable.
     BadAmount(f64),
+    /// A count for an item that was logged by weight or volume.
+    NotCounted { item: Box<FoodItem> },
 }
 
 /// Applies `correction` to the person's most recent entry that has the food, saves it (the
@@ -199,6 +201,11 @@ pub async fn correct_recent_entry(
         Ok(applied) => applied,
         Err(CorrectionError::OnlyItem) => return Ok(Corrected::OnlyItem { entry }),
         Err(CorrectionError::BadAmount(grams)) => return Ok(Corrected::BadAmount(grams)),
+        Err(CorrectionError::NotCounted) => {
+            return Ok(Corrected::NotCounted {
+                item: Box::new(entry.items[index].clone()),
+            })
+        }
         Err(CorrectionError::NoSuchItem) => return Ok(Corrected::NotFound { latest }),
     };
     ctx.write(vec![Write::UpdateFoodEntry(after.clone())])
@@ -290,12 +297,22 @@ pub async fn describe(
                 "I couldn't find {food} in your recent entries (the latest is \"{}\"), so nothing changed.",
                 latest.description
             );
-            if let Correction::Grams { grams: amount, .. } = correction {
-                let _ = write!(
-                    text,
-                    " To log it as a new meal, say \"I had {} g {food}\".",
-                    grams(*amount)
-                );
+            match correction {
+                Correction::Grams { grams: amount, .. } => {
+                    let _ = write!(
+                        text,
+                        " To log it as a new meal, say \"I had {} g {food}\".",
+                        grams(*amount)
+                    );
+                }
+                Correction::Count { count, .. } => {
+                    let _ = write!(
+                        text,
+                        " To log it as a new meal, say \"I had {} {food}\".",
+                        grams(*count)
+                    );
+                }
+                Correction::Remove { .. } => {}
             }
             text
         }
@@ -303,6 +320,11 @@ pub async fn describe(
             "{} is the only item of \"{}\", so I kept it. To remove the whole entry, say \"undo\" or press Undo under it.",
             capitalised(food),
             entry.description
+        ),
+        Corrected::NotCounted { item } => format!(
+            "I logged {food} as \"{}\" ({} g), not as a number of pieces, so nothing changed. Tell me the grams instead, e.g. \"the {food} was 100 g\".",
+            item.input,
+            grams(item.grams)
         ),
         Corrected::BadAmount(amount) => format!(
             "{} g doesn't look like a portion I can use; nothing changed. Tell me the weight in grams, e.g. \"the {food} was 100 g\".",

@@ -35,7 +35,7 @@ pub const HELP: &str = "I keep track of what you eat, with honest numbers.\n\
 • Goals: \"my goal is 1800 kcal\", \"set my protein goal to 120 g\".\n\
 • Weight: \"I weigh 72.5 kg\".\n\
 • Memory: \"remember that I'm vegetarian\", \"what do you remember?\", \"forget that I'm vegetarian\".\n\
-• Made a mistake? \"undo\" removes the last entry; \"the rice was 100 g\" or \"no rice\" corrects it.\n\
+• Made a mistake? \"undo\" removes the last entry; \"the rice was 100 g\", \"it was 3 eggs\" or \"no rice\" corrects it.\n\
 \n\
 Commands: /today, /week, /goal, /weight, /undo, /export, /memory, /settings, /forget_me, /help.";
 

@@ -233,6 +233,19 @@ async fn corrections_and_buttons(extra: &[(&str, &str)]) {
     .await;
     assert!(reply.contains("removed"), "{reply}");
 
+    // A count: the same eggs, one more of them; a count for a weighed food changes nothing.
+    say(&core, &outbox, user, "2 eggs and 150 g rice").await;
+    let reply = say(&core, &outbox, user, "it was 3 eggs, not 2").await;
+    assert!(
+        reply.contains("Updated") && reply.contains("100 g → 150 g"),
+        "{reply}"
+    );
+    let reply = say(&core, &outbox, user, "the rice was 2").await;
+    assert!(
+        reply.contains("not as a number of pieces") && reply.contains("nothing changed"),
+        "{reply}"
+    );
+
     core.shutdown().await;
 }
 

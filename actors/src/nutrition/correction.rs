@@ -8,6 +8,7 @@
 //! agents decide which entry (the person's most recent one that has the item) and save it.
 
 use crate::domain::{FoodEntry, FoodItem, Nutrients};
+use crate::nutrition::parser::parse_meal;
 use crate::nutrition::table::FoodTable;
 use crate::nutrition::units::Unit;
 
@@ -19,6 +20,8 @@ pub const MAX_CORRECTED_GRAMS: f64 = 5_000.0;
 pub enum Correction {
     /// The food was this many grams.
     Grams { food: String, grams: f64 },
+    /// The food was this many pieces ("the eggs were 3", "it was 3 eggs, not 2").
+    Count { food: String, count: f64 },
     /// The food was not there.
     Remove { food: String },
 }
@@ -27,7 +30,7 @@ impl Correction {
     /// The food the correction is about, as the person named it.
     pub fn food(&self) -> &str {
         match self {
-            Self::Grams { food, .. } | Self::Remove { food } => food,
+            Self::Grams { food, .. } | Self::Count { food, .. } | Self::Remove { food } => food,
         }
     }
 }
@@ -41,6 +44,9 @@ pub enum CorrectionError {
     NoSuchItem,
     #[error("{0} g is not an amount I can use")]
     BadAmount(f64),
+    /// A count for an item logged by weight or volume ("the rice was 3" after "200 g rice").
+    #[error("the item was logged by weight, not counted")]
+    NotCounted,
 }
 
 /// One changed item of an entry.
@@ -126,7 +132,12 @@ pub fn parse_correction(text: &str) -> Option<Correction> {
     while words.len() > 2 && is_opener(&words[0]) {
         words.remove(0);
     }
-    if let Some(found) = grams_correction(&words).or_else(|| removal(&words)) {
+    let read = |words: &[String]| {
+        grams_correction(words)
+            .or_else(|| count_correction(words))
+            .or_else(|| removal(words))
+    };
+    if let Some(found) = read(&words) {
         return Some(found);
     }
     // "no, the rice was 100 g": a "no" that is not "no rice".
@@ -135,9 +146,86 @@ pub fn parse_correction(text: &str) -> Option<Correction> {
         while words.len() > 2 && is_opener(&words[0]) {
             words.remove(0);
         }
-        return grams_correction(&words).or_else(|| removal(&words));
+        return read(&words);
     }
     None
+}
+
+/// A count written as digits or as a word ("3", "three"), up to a dozen words.
+fn count_at(words: &[String], at: usize) -> Option<f64> {
+    const WORDS: &[&str] = &[
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve",
+    ];
+    let word = words.get(at)?;
+    let count = match WORDS.iter().position(|number| number == word) {
+        Some(value) => value as f64,
+        None => word.parse::<f64>().ok()?,
+    };
+    (count.is_finite() && count > 0.0 && count <= 100.0).then_some(count)
+}
+
+/// The food of a count, without the pieces it is counted in: "slices of toast" -> "toast".
+fn counted_food(words: &[String]) -> Option<String> {
+    let name = food_name(words)?;
+    let words: Vec<&str> = name.split(' ').collect();
+    match words.as_slice() {
+        [unit, "of", rest @ ..] if !rest.is_empty() && Unit::from_word(unit).is_some() => {
+            Some(rest.join(" "))
+        }
+        _ => Some(name),
+    }
+}
+
+/// "the eggs were 3", "it was (only) 3 eggs", "there were 3 eggs", "change the eggs to 3".
+fn count_correction(words: &[String]) -> Option<Correction> {
+    let words = without_tail(words);
+    let count = words.len();
+    if count < 3 {
+        return None;
+    }
+    // "it was (only) 3 eggs", "there were 3 eggs"
+    let opening = match (words[0].as_str(), words[1].as_str()) {
+        ("it" | "that" | "this", "was" | "is") | ("there", "was" | "were") => Some(2),
+        ("its" | "thats", _) => Some(1),
+        _ => None,
+    };
+    if let Some(at) = opening {
+        let at = skip_hedges(words, at);
+        if let Some(pieces) = count_at(words, at) {
+            let food = counted_food(&words[at + 1..])?;
+            return Some(Correction::Count {
+                food,
+                count: pieces,
+            });
+        }
+    }
+    let pieces = count_at(words, count - 1)?;
+    // "change the eggs to 3", "make the eggs 3"
+    if ["change", "make", "set", "correct", "update"].contains(&words[0].as_str()) {
+        let mut end = count - 1;
+        if end > 1 && words[end - 1] == "to" {
+            end -= 1;
+        }
+        let food = counted_food(&words[1..end])?;
+        return Some(Correction::Count {
+            food,
+            count: pieces,
+        });
+    }
+    // "the eggs were (only) 3"
+    let mut end = count - 1;
+    while end > 0 && HEDGES.contains(&words[end - 1].as_str()) {
+        end -= 1;
+    }
+    LINKS.iter().find_map(|link| {
+        (end > link.len() && words[end - link.len()..end].iter().eq(link.iter())).then(|| {
+            counted_food(&words[..end - link.len()]).map(|food| Correction::Count {
+                food,
+                count: pieces,
+            })
+        })?
+    })
 }
 
 /// Lower-case words; "100g" becomes "100 g", a decimal comma a point, punctuation a space.
@@ -203,7 +291,13 @@ fn food_name(words: &[String]) -> Option<String> {
         }
     }
     let name = words.join(" ");
+    // "no, the eggs were 2": the "no" answers, it is not part of the food.
+    // "no, the toast was two" is no removal of a food called "toast was two".
     let acceptable = !words.is_empty()
+        && !["no", "nope"].contains(&words[0].as_str())
+        && !words
+            .iter()
+            .any(|word| ["was", "were", "is", "are"].contains(&word.as_str()))
         && words.len() <= 5
         && !name.chars().any(|c| c.is_ascii_digit())
         && ![
@@ -247,7 +341,7 @@ fn grams_correction(words: &[String]) -> Option<Correction> {
         if end > 1 && words[end - 1] == "to" {
             end -= 1;
         }
-        let food = food_name(&words[1..end])?;
+        let food = counted_food(&words[1..end])?;
         return Some(Correction::Grams { food, grams });
     }
     // "the rice was (only) 100 g"
@@ -325,6 +419,23 @@ fn removal(words: &[String]) -> Option<Correction> {
     Some(Correction::Remove { food })
 }
 
+/// How many pieces an item was logged as: "2 eggs" 2, "a slice of toast" 1, "banana" 1; `None`
+/// for an item logged by weight or volume ("200 g rice", "a cup of rice"), which a count cannot
+/// correct.
+fn pieces_logged(item: &FoodItem) -> Option<f64> {
+    let parsed = parse_meal(&item.input, &|_| false);
+    let Some(first) = parsed.first() else {
+        return Some(1.0);
+    };
+    let by_measure = first.unit.as_ref().is_some_and(|unit| {
+        unit.grams_per_unit().is_some() || unit.millilitres_per_unit().is_some()
+    });
+    if by_measure {
+        return None;
+    }
+    Some(first.quantity.filter(|count| *count > 0.0).unwrap_or(1.0))
+}
+
 /// The index of the item of `entry` that `food` names: the same food in the table, else every
 /// word of `food` among the words of the item's name or of what the person wrote for it
 /// ("rice" names "white rice, cooked"). The closest match wins.
@@ -394,23 +505,32 @@ pub fn apply_correction(
         .cloned()
         .ok_or(CorrectionError::NoSuchItem)?;
     let mut corrected = entry.clone();
-    let after = match correction {
-        Correction::Remove { .. } => {
+    let target = match correction {
+        Correction::Remove { .. } => None,
+        Correction::Grams { grams, .. } => Some(*grams),
+        // As many of the same pieces: the item's weight per piece stays.
+        Correction::Count { count, .. } => {
+            let logged = pieces_logged(&before).ok_or(CorrectionError::NotCounted)?;
+            Some(before.grams * count / logged)
+        }
+    };
+    let after = match target {
+        None => {
             if entry.items.len() == 1 {
                 return Err(CorrectionError::OnlyItem);
             }
             corrected.items.remove(index);
             None
         }
-        Correction::Grams { grams, .. } => {
-            if !(grams.is_finite() && *grams > 0.0 && *grams <= MAX_CORRECTED_GRAMS)
+        Some(grams) => {
+            if !(grams.is_finite() && grams > 0.0 && grams <= MAX_CORRECTED_GRAMS)
                 || before.grams <= 0.0
             {
-                return Err(CorrectionError::BadAmount(*grams));
+                return Err(CorrectionError::BadAmount(grams));
             }
             let item = &mut corrected.items[index];
             item.nutrients = before.nutrients.scaled(grams / before.grams);
-            item.grams = *grams;
+            item.grams = grams;
             // The amount is now the person's; the numbers per gram are as before.
             item.confidence = item.confidence.max(0.9);
             Some(item.clone())
@@ -470,7 +590,7 @@ mod tests {
         assert_eq!(
             parse_correction("the steak was 8 oz").map(|c| match c {
                 Correction::Grams { grams, .. } => (grams - 226.8).abs() < 0.1,
-                Correction::Remove { .. } => false,
+                Correction::Count { .. } | Correction::Remove { .. } => false,
             }),
             Some(true)
         );
@@ -494,9 +614,66 @@ mod tests {
             "remove the last entry",
             "undo",
             "",
-            "the rice was 100",
+            "it was 3",
+            "there were 3",
         ] {
             assert_eq!(parse_correction(text), None, "{text}");
+        }
+    }
+
+    fn count(food: &str, count: f64) -> Option<Correction> {
+        Some(Correction::Count {
+            food: food.into(),
+            count,
+        })
+    }
+
+    #[test]
+    fn counts_are_read_in_the_usual_ways() {
+        assert_eq!(parse_correction("the eggs were 3"), count("eggs", 3.0));
+        assert_eq!(parse_correction("It was 3 eggs, not 2"), count("eggs", 3.0));
+        assert_eq!(
+            parse_correction("there were three eggs"),
+            count("eggs", 3.0)
+        );
+        assert_eq!(parse_correction("change the eggs to 3"), count("eggs", 3.0));
+        assert_eq!(
+            parse_correction("no, the slices of toast were only two"),
+            count("toast", 2.0)
+        );
+        assert_eq!(
+            parse_correction("there were 2 slices of toast"),
+            count("toast", 2.0)
+        );
+        assert_eq!(
+            parse_correction("no, the toast was two"),
+            count("toast", 2.0)
+        );
+        // A bare number after a food logged by weight is read as a count; applying it then
+        // says the item was weighed (see below), rather than guessing grams.
+        assert_eq!(parse_correction("the rice was 100"), count("rice", 100.0));
+        assert_eq!(parse_correction("the eggs were 0"), None);
+    }
+
+    #[test]
+    fn a_count_keeps_the_weight_of_each_piece() {
+        let breakfast = entry(&[
+            ("2 eggs", "Egg, whole", 100.0, 143.0),
+            ("a slice of toast", "Bread, toasted", 25.0, 72.0),
+            ("200 g rice", "Rice, white, cooked", 200.0, 260.0),
+            ("a cup of milk", "Milk, whole", 244.0, 149.0),
+        ]);
+        let three_eggs = apply_correction(&breakfast, 0, &count("eggs", 3.0).unwrap()).unwrap();
+        let eggs = three_eggs.1.after.unwrap();
+        assert_eq!(eggs.grams, 150.0);
+        assert!((eggs.nutrients.kcal - 214.5).abs() < 1e-9);
+        let two_slices = apply_correction(&breakfast, 1, &count("toast", 2.0).unwrap()).unwrap();
+        assert_eq!(two_slices.1.after.unwrap().grams, 50.0);
+        for weighed in [2, 3] {
+            assert_eq!(
+                apply_correction(&breakfast, weighed, &count("x", 3.0).unwrap()),
+                Err(CorrectionError::NotCounted)
+            );
         }
     }
 
