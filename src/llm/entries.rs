@@ -167,7 +167,7 @@ pub enum Corrected {
     OnlyItem { entry: FoodEntry },
     /// The amount is not usable.
     BadAmount(f64),
-    /// A count for an item that was logged by weight or volume.
+    /// A count for an item that was not logged as a number of pieces.
     NotCounted { item: Box<FoodItem> },
 }
 

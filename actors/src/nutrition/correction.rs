@@ -44,8 +44,9 @@ pub enum CorrectionError {
     NoSuchItem,
     #[error("{0} g is not an amount I can use")]
     BadAmount(f64),
-    /// A count for an item logged by weight or volume ("the rice was 3" after "200 g rice").
-    #[error("the item was logged by weight, not counted")]
+    /// A count for an item not logged as a number of pieces ("the rice was 3" after
+    /// "200 g rice", or after a photo's "rice").
+    #[error("the item was not logged as a number of pieces")]
     NotCounted,
 }
 
@@ -419,21 +420,19 @@ fn removal(words: &[String]) -> Option<Correction> {
     Some(Correction::Remove { food })
 }
 
-/// How many pieces an item was logged as: "2 eggs" 2, "a slice of toast" 1, "banana" 1; `None`
-/// for an item logged by weight or volume ("200 g rice", "a cup of rice"), which a count cannot
-/// correct.
+/// How many pieces an item was logged as: "2 eggs" 2, "a slice of toast" 1. `None` for an item
+/// logged by weight or volume ("200 g rice", "a cup of rice"), or with no count at all (a photo's
+/// "scrambled eggs"): a count cannot correct those without guessing how many there were.
 fn pieces_logged(item: &FoodItem) -> Option<f64> {
     let parsed = parse_meal(&item.input, &|_| false);
-    let Some(first) = parsed.first() else {
-        return Some(1.0);
-    };
+    let first = parsed.first()?;
     let by_measure = first.unit.as_ref().is_some_and(|unit| {
         unit.grams_per_unit().is_some() || unit.millilitres_per_unit().is_some()
     });
     if by_measure {
         return None;
     }
-    Some(first.quantity.filter(|count| *count > 0.0).unwrap_or(1.0))
+    first.quantity.filter(|count| *count > 0.0)
 }
 
 /// The index of the item of `entry` that `food` names: the same food in the table, else every
@@ -662,6 +661,12 @@ mod tests {
             ("a slice of toast", "Bread, toasted", 25.0, 72.0),
             ("200 g rice", "Rice, white, cooked", 200.0, 260.0),
             ("a cup of milk", "Milk, whole", 244.0, 149.0),
+            (
+                "scrambled eggs",
+                "Egg, whole, cooked, scrambled",
+                120.0,
+                179.0,
+            ),
         ]);
         let three_eggs = apply_correction(&breakfast, 0, &count("eggs", 3.0).unwrap()).unwrap();
         let eggs = three_eggs.1.after.unwrap();
@@ -669,9 +674,10 @@ mod tests {
         assert!((eggs.nutrients.kcal - 214.5).abs() < 1e-9);
         let two_slices = apply_correction(&breakfast, 1, &count("toast", 2.0).unwrap()).unwrap();
         assert_eq!(two_slices.1.after.unwrap().grams, 50.0);
-        for weighed in [2, 3] {
+        // Weighed, measured, or never counted (from a photo): nothing to scale by.
+        for uncounted in [2, 3, 4] {
             assert_eq!(
-                apply_correction(&breakfast, weighed, &count("x", 3.0).unwrap()),
+                apply_correction(&breakfast, uncounted, &count("x", 3.0).unwrap()),
                 Err(CorrectionError::NotCounted)
             );
         }
