@@ -233,7 +233,15 @@ impl OfflineAgent {
             eaten_at,
             local_date,
             meal_type,
-            description: text.trim().to_owned(),
+            // What was saved, in the person's words, without the "yesterday at 8pm:" that the
+            // entry's date and meal already say, and without what was left out.
+            description: join_and(
+                &estimate
+                    .items
+                    .iter()
+                    .map(|item| item.input.clone())
+                    .collect::<Vec<_>>(),
+            ),
             items: estimate.items.clone(),
             total: estimate.total,
             photo_path: None,

@@ -121,6 +121,10 @@ fn pieces(text: &str) -> Vec<Piece> {
     let mut result = Vec::new();
     let mut current = String::new();
     let flush = |current: &mut String, result: &mut Vec<Piece>| {
+        // A colon that ends a word is punctuation ("at 8pm: pasta", "lunch: rice").
+        while current.ends_with(':') {
+            current.pop();
+        }
         if current.is_empty() {
             return;
         }
@@ -607,6 +611,13 @@ mod tests {
                 ..
             } => {
                 assert_eq!(meal_type, Some(MealType::Dinner));
+                assert_eq!(day, DayRef::Yesterday);
+                assert_eq!(time, NaiveTime::from_hms_opt(20, 0, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+        match intent("yesterday at 8pm: 200 g pasta") {
+            Intent::LogMeal { day, time, .. } => {
                 assert_eq!(day, DayRef::Yesterday);
                 assert_eq!(time, NaiveTime::from_hms_opt(20, 0, 0));
             }
