@@ -14,12 +14,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use health_actors::conversation::{Agent, AgentError, TurnContext};
-use health_actors::domain::{FoodEntry, Goals, MealType, Nutrients, User, WeightLog};
+use health_actors::domain::{
+    ActivityLevel, FoodEntry, Goals, MealType, Nutrients, Sex, User, WeightGoal, WeightLog,
+};
 use health_actors::inbound::{Inbound, InboundContent, MessageId};
 use health_actors::memory::Embedder;
 use health_actors::nutrition::{
-    classify, daily_kcal_target, parse_meal, DayRef, GoalNutrient, Intent, LeftOut, MealEstimate,
-    Metric, Period, QuestionKind,
+    classify, daily_kcal_target, parse_meal, parse_profile, DayRef, GoalNutrient, Intent, LeftOut,
+    MealEstimate, Metric, Period, ProfileFacts, QuestionKind,
 };
 use health_actors::ports::Write;
 use uuid::Uuid;
@@ -32,7 +34,7 @@ pub const HELP: &str = "I keep track of what you eat, with honest numbers.\n\
 \n\
 • Tell me what you ate: \"2 eggs and a slice of toast\", \"150 g chicken breast with rice\", \"yesterday at 8pm: a bowl of pasta\".\n\
 • Ask: \"how much protein today?\", \"what did I eat yesterday?\", \"am I on track this week?\"\n\
-• Goals: \"my goal is 1800 kcal\", \"set my protein goal to 120 g\".\n\
+• Goals: \"my goal is 1800 kcal\", \"set my protein goal to 120 g\", or tell me about yourself and I'll work one out: \"I'm a 35 year old woman, 165 cm, 62 kg, moderately active, and want to lose weight\".\n\
 • Weight: \"I weigh 72.5 kg\".\n\
 • Memory: \"remember that I'm vegetarian\", \"what do you remember?\", \"forget that I'm vegetarian\".\n\
 • Made a mistake? \"undo\" removes the last entry; \"the rice was 100 g\", \"it was 3 eggs\" or \"no rice\" corrects it.\n\
@@ -89,6 +91,9 @@ impl Agent for OfflineAgent {
                     super::entries::offline_correction(ctx, self.engine.table(), text).await
                 {
                     return done;
+                }
+                if let Some(facts) = parse_profile(text) {
+                    return update_profile(ctx, facts).await;
                 }
                 let intent = classify(text, self.engine.table());
                 self.act(ctx, inbound, intent).await
@@ -750,6 +755,80 @@ async fn show_goals(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
     reply(ctx, text).await
 }
 
+/// Saves what the person said about themselves; with the whole profile known, works out and
+/// saves their calorie goal too.
+async fn update_profile(ctx: &mut TurnContext<'_>, facts: ProfileFacts) -> Result<(), AgentError> {
+    let mut user = ctx.user().clone();
+    let profile = &mut user.profile;
+    let mut heard = Vec::new();
+    if let Some(age) = facts.age_years {
+        profile.age_years = Some(age);
+        heard.push(format!("{age} years old"));
+    }
+    if let Some(sex) = facts.sex {
+        profile.sex = Some(sex);
+        heard.push(
+            match sex {
+                Sex::Female => "female",
+                Sex::Male => "male",
+            }
+            .to_owned(),
+        );
+    }
+    if let Some(cm) = facts.height_cm {
+        profile.height_cm = Some(cm);
+        heard.push(format!("{} cm", grams(cm)));
+    }
+    if let Some(kg) = facts.weight_kg {
+        profile.weight_kg = Some(kg);
+        heard.push(format!("{} kg", grams(kg)));
+    }
+    if let Some(activity) = facts.activity {
+        profile.activity = Some(activity);
+        heard.push(
+            match activity {
+                ActivityLevel::Sedentary => "not very active",
+                ActivityLevel::Light => "lightly active",
+                ActivityLevel::Moderate => "moderately active",
+                ActivityLevel::Active => "active",
+                ActivityLevel::VeryActive => "very active",
+            }
+            .to_owned(),
+        );
+    }
+    if let Some(goal) = facts.goal {
+        profile.goal = Some(goal);
+        heard.push(
+            match goal {
+                WeightGoal::Lose => "wanting to lose weight",
+                WeightGoal::Maintain => "keeping your weight",
+                WeightGoal::Gain => "wanting to gain weight",
+            }
+            .to_owned(),
+        );
+    }
+    ctx.save_user(user).await?;
+    let noted = format!("Noted: {}.", join_and(&heard));
+    // A goal the person set stays theirs; the profile's goal is only offered.
+    match (ctx.user().goals.kcal, daily_kcal_target(&ctx.user().profile)) {
+        (Some(goal), Some(target)) if (goal - target.target_kcal).abs() >= 1.0 => {
+            reply(
+                ctx,
+                format!(
+                    "{noted} Your goal stays at {goal:.0} kcal a day. From your profile I'd suggest {:.0}: say \"calculate my calorie goal\" to use it.",
+                    target.target_kcal
+                ),
+            )
+            .await
+        }
+        (Some(_), _) => reply(ctx, noted).await,
+        (None, _) => {
+            let _ = ctx.reply(noted).await;
+            goal_from_profile(ctx).await
+        }
+    }
+}
+
 async fn goal_from_profile(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> {
     let profile = ctx.user().profile.clone();
     let Some(target) = daily_kcal_target(&profile) else {
@@ -776,7 +855,7 @@ async fn goal_from_profile(ctx: &mut TurnContext<'_>) -> Result<(), AgentError> 
         return reply(
             ctx,
             format!(
-                "To work out a goal I need your {}. Meanwhile you can set one directly: \"my goal is 1800 kcal\".",
+                "To work out a calorie goal I still need your {}: tell me like \"I'm a 35 year old woman, 165 cm, 62 kg, moderately active, and I want to lose weight\". Meanwhile you can set one directly: \"my goal is 1800 kcal\".",
                 join_and(&missing)
             ),
         )

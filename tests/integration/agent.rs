@@ -121,6 +121,53 @@ async fn the_offline_agent_on_postgres() {
 }
 
 #[tokio::test]
+async fn what_a_person_says_about_themselves_works_out_their_calorie_goal() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let core = Core::start(&test_settings(data_dir.path(), &[]))
+        .await
+        .unwrap();
+    let outbox = RecordingOutbox::new();
+    let user = 4343;
+
+    let reply = say(
+        &core,
+        &outbox,
+        user,
+        "I'm a 35 year old woman, 165 cm, 62 kg",
+    )
+    .await;
+    assert!(
+        reply.contains("Noted: 35 years old, female, 165 cm and 62 kg")
+            && reply.contains("activity level and whether you want to lose, keep or gain weight"),
+        "{reply}"
+    );
+    let stored = || async { core.store.user(UserId(user)).await.unwrap().unwrap() };
+    assert_eq!(stored().await.goals.kcal, None, "nothing guessed");
+
+    let reply = say(
+        &core,
+        &outbox,
+        user,
+        "moderately active, and I want to lose weight",
+    )
+    .await;
+    // Mifflin-St Jeor: 10 x 62 + 6.25 x 165 - 5 x 35 - 161 = 1315 kcal; x 1.55, less 500.
+    assert!(reply.contains("Saved: 1540 kcal a day"), "{reply}");
+    assert_eq!(stored().await.goals.kcal, Some(1540.0));
+
+    // A goal the person set themselves is kept; the worked-out one is only offered.
+    say(&core, &outbox, user, "my goal is 1800 kcal").await;
+    let reply = say(&core, &outbox, user, "I'm 36 years old").await;
+    assert!(
+        reply.contains("Your goal stays at 1800 kcal") && reply.contains("I'd suggest"),
+        "{reply}"
+    );
+    assert_eq!(stored().await.goals.kcal, Some(1800.0));
+    assert_eq!(stored().await.profile.age_years, Some(36));
+    core.shutdown().await;
+}
+
+#[tokio::test]
 async fn handling_the_same_message_twice_saves_one_entry() {
     let data_dir = tempfile::tempdir().unwrap();
     let core = Core::start(&test_settings(data_dir.path(), &[]))
