@@ -557,6 +557,7 @@ async fn answer_question(
                 macros_line(&total)
             )
         }
+        QuestionKind::OnTrack if one_day => goal_line(&user.goals, &total, &label),
         QuestionKind::OnTrack => on_track(&user.goals, &entries, from, to, &label),
     };
     reply(ctx, text).await

@@ -75,6 +75,11 @@ async fn logs_answers_and_undoes(extra: &[(&str, &str)]) {
         reply.contains("207 kcal a day on average over 1 logged day (goal 1800 a day)"),
         "{reply}"
     );
+    let reply = say(&core, &outbox, user, "am I on track today?").await;
+    assert!(
+        reply.starts_with("Today: 207 of 1800 kcal (1593 left)"),
+        "{reply}"
+    );
 
     let reply = say(&core, &outbox, user, "a plate of zorblax").await;
     assert!(

@@ -2,7 +2,7 @@
 //!
 //! People write "I had 2 eggs and a slice of toast for breakfast", "lunch: 1½ cups rice +
 //! chicken 200g", or "mac and cheese with a coke". The parser splits on commas, semicolons,
-//! new lines, "+", "and", "with", "&", "plus"; reads numbers, decimals, fractions (1/2, ½,
+//! new lines, "+", "and", "with", "&", "plus", "on"; reads numbers, decimals, fractions (1/2, ½,
 //! 1 1/2), ranges (2-3) and number words (a, an, one..twenty, half, a couple of, a few, a
 //! dozen); units and sizes; and drops the chatter around the food ("ate", "for lunch", "this
 //! morning", "at 8am"). Names a food table knows win over splitting, so "mac and cheese",
@@ -658,8 +658,33 @@ fn strip_noise(tokens: &[Token]) -> Vec<Token> {
 fn is_connector(token: &Token) -> bool {
     matches!(
         token.word(),
-        Some("and" | "with" | "&" | "plus" | "then" | "alongside")
+        Some("and" | "with" | "&" | "plus" | "then" | "alongside" | "on")
     )
+}
+
+/// What may follow "on" without being a food: "on the side", "on monday", "on top".
+fn on_is_not_food(next_words: &str) -> bool {
+    const NOT_FOOD: &[&str] = &[
+        "the side",
+        "side",
+        "top",
+        "the go",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "the way",
+        "my way",
+        "a diet",
+        "the plane",
+        "the train",
+    ];
+    NOT_FOOD
+        .iter()
+        .any(|phrase| next_words == *phrase || next_words.starts_with(&format!("{phrase} ")))
 }
 
 /// The words of tokens joined by spaces (numbers written back as digits).
@@ -675,8 +700,9 @@ fn words_of(tokens: &[Token]) -> String {
     words.join(" ")
 }
 
-/// Splits a chunk at "and" / "with" / "&" / "plus", then glues back pieces whose joined
-/// words are a known food name ("mac" + "and" + "cheese").
+/// Splits a chunk at "and" / "with" / "&" / "plus" / "on", then glues back pieces whose joined
+/// words are a known food name ("mac" + "and" + "cheese", "corn" + "on" + "the cob"); drops
+/// what follows an "on" that is no food ("fries on the side").
 fn split_on_connectors(chunk: Vec<Token>, knows_name: &dyn Fn(&str) -> bool) -> Vec<Vec<Token>> {
     let mut pieces: Vec<Vec<Token>> = vec![Vec::new()];
     let mut connectors: Vec<Token> = Vec::new();
@@ -697,6 +723,10 @@ fn split_on_connectors(chunk: Vec<Token>, knows_name: &dyn Fn(&str) -> bool) -> 
         // Any tail of the current piece may start the name: "2 tbsp half" + "and" + "half".
         let connector_word = words_of(std::slice::from_ref(&connector));
         let next_words = words_of(&next);
+        if connector_word == "on" && on_is_not_food(&next_words) {
+            // "fries on the side", "pasta on monday": what follows is no food.
+            continue;
+        }
         let joins = !next.is_empty()
             && (0..current.len()).any(|start| {
                 let candidate = format!(
@@ -992,6 +1022,23 @@ mod tests {
         );
         // A bracket the person did not close is not closed for them.
         assert_eq!(parse("rice (brown")[0].input, "rice (brown");
+    }
+
+    #[test]
+    fn on_separates_a_spread_from_what_it_is_on() {
+        let names = |text: &str| {
+            summary(text)
+                .into_iter()
+                .map(|(_, _, name)| name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names("3 tbsp peanut butter on 2 slices of whole wheat bread"),
+            ["peanut butter", "whole wheat bread"]
+        );
+        assert_eq!(names("corn on the cob"), ["corn on the cob"]);
+        assert_eq!(names("fries on the side"), ["fries"]);
+        assert_eq!(names("pasta on monday"), ["pasta"]);
     }
 
     #[test]
