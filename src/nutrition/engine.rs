@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use health_actors::domain::{FoodItem, Grams, Nutrients, NutritionSource};
 use health_actors::nutrition::{
-    check_amount, estimate_meal, parse_meal, resolve_amount, Dataset, Food, FoodSource, FoodTable,
-    LeftOut, MealEstimate, ParsedItem, Portion,
+    check_amount, estimate_meal, no_amount_note, parse_meal, resolve_amount, Dataset, Food,
+    FoodSource, FoodTable, LeftOut, MealEstimate, ParsedItem, Portion, PortionBasis,
 };
 
 use super::usda::{UsdaClient, UsdaFood};
@@ -188,7 +188,11 @@ fn usda_item(
         source: NutritionSource::Usda,
         confidence: ((amount.basis.confidence() * USDA_MATCH_CONFIDENCE) * 100.0).round() / 100.0,
     };
-    Ok((food_item, amount.note))
+    let note = match amount.basis {
+        PortionBasis::DefaultPortion => no_amount_note(label, &food),
+        _ => amount.note,
+    };
+    Ok((food_item, note))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::domain::{FoodItem, Grams, Nutrients, NutritionSource};
 
 use super::parser::{parse_meal, ParsedItem};
 use super::table::FoodTable;
-use super::units::{resolve_amount, PortionBasis};
+use super::units::{no_amount_note, resolve_amount, PortionBasis};
 
 /// The most one item may weigh. More is taken for a typo ("1000 eggs" is 50 kg), not logged:
 /// a day's totals ruined by one slip are worse than asking again.
@@ -140,7 +140,11 @@ fn estimate_item(
         source: NutritionSource::BuiltIn,
         confidence: round_to(confidence.clamp(0.0, 1.0), 2),
     };
-    Ok((food_item, amount.note))
+    let note = match amount.basis {
+        PortionBasis::DefaultPortion => no_amount_note(&item.input, food),
+        _ => amount.note,
+    };
+    Ok((food_item, note))
 }
 
 fn round_to(value: f64, decimals: i32) -> f64 {

@@ -28,4 +28,4 @@ pub use intent::{classify, DayRef, GoalNutrient, Intent, Metric, Period, Questio
 pub use parser::{parse_meal, ParsedItem};
 pub use profile::{parse_profile, ProfileFacts};
 pub use table::{Dataset, Food, FoodMatch, FoodSource, FoodTable, FoodTableError, Portion};
-pub use units::{resolve_amount, PortionBasis, ResolvedAmount, Size, Unit};
+pub use units::{no_amount_note, resolve_amount, PortionBasis, ResolvedAmount, Size, Unit};

@@ -292,6 +292,18 @@ impl PortionBasis {
     }
 }
 
+/// For an item written with no amount ("milk"), which counted one default portion: the
+/// assumption, for the person to see ("no amount given for 'milk': counted one cup (244 g)").
+pub fn no_amount_note(input: &str, food: &Food) -> Option<String> {
+    let portion = food.default_portion()?;
+    Some(format!(
+        "no amount given for '{}': counted one {} ({:.0} g)",
+        input.trim(),
+        portion.unit,
+        portion.grams
+    ))
+}
+
 /// An amount of a food in grams and how it was found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedAmount {
@@ -318,12 +330,11 @@ pub fn resolve_amount(
     };
     let Some(unit) = unit else {
         let portion = default?;
-        let basis = if quantity.is_some() {
-            PortionBasis::CountOfDefault
-        } else {
-            PortionBasis::DefaultPortion
-        };
-        return Some(resolved(portion.grams, basis, None));
+        if quantity.is_some() {
+            return Some(resolved(portion.grams, PortionBasis::CountOfDefault, None));
+        }
+        // No amount at all: the caller says so in the person's words (`no_amount_note`).
+        return Some(resolved(portion.grams, PortionBasis::DefaultPortion, None));
     };
     if let Some(grams) = unit.grams_per_unit() {
         return Some(resolved(grams, PortionBasis::Mass, None));
@@ -444,6 +455,24 @@ mod tests {
         // Half a cup of rice through its own cup weight.
         let rice = grams("white_rice", Some(4.0), Some(Unit::Tablespoon));
         assert!((rice - 40.0).abs() < 1e-9, "{rice}");
+    }
+
+    #[test]
+    fn no_amount_counts_one_default_portion_and_says_so() {
+        let table = FoodTable::builtin();
+        let milk = table.lookup("milk").expect("milk").food;
+        let amount = resolve_amount(milk, None, None).expect("an amount");
+        assert_eq!(amount.basis, PortionBasis::DefaultPortion);
+        let portion = milk.default_portion().expect("a portion");
+        assert_eq!(
+            no_amount_note("milk", milk).expect("a note"),
+            format!(
+                "no amount given for 'milk': counted one {} ({:.0} g)",
+                portion.unit, portion.grams
+            )
+        );
+        let counted = resolve_amount(milk, Some(2.0), None).expect("an amount");
+        assert_eq!(counted.basis, PortionBasis::CountOfDefault);
     }
 
     #[test]
