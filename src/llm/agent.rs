@@ -404,7 +404,7 @@ impl LlmAgent {
                 unknown.push("an item without a name (each needs a name and grams)".to_owned());
                 continue;
             }
-            if let Err(left_out) = check_amount(&format!("{grams} g {name}"), grams) {
+            if let Err(left_out) = check_amount(name, grams) {
                 unknown.push(format!(
                     "{name}: {grams} g {}; nothing was saved for it, ask the person for the amount",
                     left_out.reason

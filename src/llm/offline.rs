@@ -507,11 +507,7 @@ async fn answer_question(
         span.to_owned()
     };
     let one_day = from == to;
-    let days_logged = entries
-        .iter()
-        .map(|entry| entry.local_date)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
+    let days_logged = logged_days(&entries).len();
     let text = match kind {
         _ if entries.is_empty() => format!("Nothing is logged for {label} yet."),
         QuestionKind::Total(Metric::All) if one_day => {
@@ -592,8 +588,7 @@ fn on_track(
     to: NaiveDate,
     label: &str,
 ) -> String {
-    let days_logged: std::collections::BTreeSet<NaiveDate> =
-        entries.iter().map(|e| e.local_date).collect();
+    let days_logged = logged_days(entries);
     let total = Nutrients::sum(entries.iter().map(|entry| &entry.total));
     let mut text = String::new();
     let mut date = from;
@@ -638,6 +633,11 @@ fn on_track(
         }
     }
     text
+}
+
+/// The local days that have at least one entry.
+fn logged_days(entries: &[FoodEntry]) -> std::collections::BTreeSet<NaiveDate> {
+    entries.iter().map(|entry| entry.local_date).collect()
 }
 
 /// The amount of `metric` in `total`.

@@ -42,17 +42,17 @@ async fn say(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, text: &str) 
     send(core, outbox, user, InboundContent::Text(text.to_owned())).await
 }
 
-/// Presses the button with `data` under `message`.
+/// Presses the button labelled `label` under a message (as [`last_buttons`] gives it).
 async fn press(
     core: &Core,
     outbox: &Arc<RecordingOutbox>,
     user: i64,
-    message: MessageId,
-    data: &str,
+    (message, buttons): &(MessageId, Vec<Button>),
+    label: &str,
 ) -> String {
     let content = InboundContent::Button {
-        data: data.to_owned(),
-        message,
+        data: button(buttons, label),
+        message: *message,
     };
     send(core, outbox, user, content).await
 }
@@ -120,9 +120,10 @@ async fn corrections_and_buttons(extra: &[(&str, &str)]) {
     // A saved text estimate carries Undo and Edit.
     let reply = say(&core, &outbox, user, "200 g chicken breast and 200 g rice").await;
     assert!(reply.contains("Saved"), "{reply}");
-    let (lunch_message, lunch_buttons) = last_buttons(&outbox, user);
+    let lunch_reply = last_buttons(&outbox, user);
     assert_eq!(
-        lunch_buttons
+        lunch_reply
+            .1
             .iter()
             .map(|b| b.label.as_str())
             .collect::<Vec<_>>(),
@@ -138,14 +139,7 @@ async fn corrections_and_buttons(extra: &[(&str, &str)]) {
     let chicken_kcal = lunch.total.kcal - rice_before.nutrients.kcal;
 
     // Edit explains how, with the entry's own food.
-    let reply = press(
-        &core,
-        &outbox,
-        user,
-        lunch_message,
-        &button(&lunch_buttons, "Edit"),
-    )
-    .await;
+    let reply = press(&core, &outbox, user, &lunch_reply, "Edit").await;
     assert!(
         reply.starts_with("Tell me what to change")
             && reply.contains("e.g. \"the chicken was 100 g\""),
@@ -196,41 +190,20 @@ async fn corrections_and_buttons(extra: &[(&str, &str)]) {
     // says so and removes nothing else.
     say(&core, &outbox, user, "a banana").await;
     assert_eq!(entries(&core, user).await.len(), 2);
-    let reply = press(
-        &core,
-        &outbox,
-        user,
-        lunch_message,
-        &button(&lunch_buttons, "Undo"),
-    )
-    .await;
+    let reply = press(&core, &outbox, user, &lunch_reply, "Undo").await;
     assert!(reply.starts_with("Removed \""), "{reply}");
     assert_eq!(
         last_edit(&outbox),
-        Some((lunch_message, reply.clone(), false)),
+        Some((lunch_reply.0, reply.clone(), false)),
         "the lunch's reply says it was removed, and its buttons are gone"
     );
     let left = entries(&core, user).await;
     assert_eq!(left.len(), 1);
     assert!(left[0].description.contains("banana"));
-    let reply = press(
-        &core,
-        &outbox,
-        user,
-        lunch_message,
-        &button(&lunch_buttons, "Undo"),
-    )
-    .await;
+    let reply = press(&core, &outbox, user, &lunch_reply, "Undo").await;
     assert!(reply.contains("already removed"), "{reply}");
     assert_eq!(entries(&core, user).await.len(), 1);
-    let reply = press(
-        &core,
-        &outbox,
-        user,
-        lunch_message,
-        &button(&lunch_buttons, "Edit"),
-    )
-    .await;
+    let reply = press(&core, &outbox, user, &lunch_reply, "Edit").await;
     assert!(reply.contains("removed"), "{reply}");
 
     // A count: the same eggs, one more of them; a count for a weighed food changes nothing.

@@ -8,8 +8,9 @@
 //! agents decide which entry (the person's most recent one that has the item) and save it.
 
 use crate::domain::{FoodEntry, FoodItem, Nutrients};
-use crate::nutrition::parser::parse_meal;
+use crate::nutrition::parser::{cardinal_word, parse_meal};
 use crate::nutrition::table::FoodTable;
+use crate::nutrition::text::{message_words, singular};
 use crate::nutrition::units::Unit;
 
 /// The heaviest single item a correction may set (grams).
@@ -125,7 +126,7 @@ const REMOVAL_TAILS: &[&[&str]] = &[
 /// is not checked here: the caller looks it up in the entry and treats the text as something
 /// else when the entry has no such food ("no thanks" is not a correction).
 pub fn parse_correction(text: &str) -> Option<Correction> {
-    let mut words = tokens(text);
+    let mut words = message_words(text);
     if words.is_empty() || words.len() > 16 {
         return None;
     }
@@ -152,17 +153,10 @@ pub fn parse_correction(text: &str) -> Option<Correction> {
     None
 }
 
-/// A count written as digits or as a word ("3", "three"), up to a dozen words.
+/// A count written as digits or as a word ("3", "three").
 fn count_at(words: &[String], at: usize) -> Option<f64> {
-    const WORDS: &[&str] = &[
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve",
-    ];
     let word = words.get(at)?;
-    let count = match WORDS.iter().position(|number| number == word) {
-        Some(value) => value as f64,
-        None => word.parse::<f64>().ok()?,
-    };
+    let count = cardinal_word(word).or_else(|| word.parse::<f64>().ok())?;
     (count.is_finite() && count > 0.0 && count <= 100.0).then_some(count)
 }
 
@@ -180,12 +174,25 @@ fn counted_food(words: &[String]) -> Option<String> {
 
 /// "the eggs were 3", "it was (only) 3 eggs", "there were 3 eggs", "change the eggs to 3".
 fn count_correction(words: &[String]) -> Option<Correction> {
+    amount_correction(words, 1, count_at, counted_food)
+        .map(|(food, count)| Correction::Count { food, count })
+}
+
+/// The shapes every amount correction takes, with an amount of `width` words that `amount`
+/// reads at a position and a food that `food` reads from its words: "it was (only) AMOUNT
+/// FOOD", "there were AMOUNT FOOD", "change FOOD to AMOUNT" and "FOOD was (only) AMOUNT"
+/// (a "not ..." tail dropped).
+fn amount_correction(
+    words: &[String],
+    width: usize,
+    amount: impl Fn(&[String], usize) -> Option<f64>,
+    food: impl Fn(&[String]) -> Option<String>,
+) -> Option<(String, f64)> {
     let words = without_tail(words);
     let count = words.len();
     if count < 3 {
         return None;
     }
-    // "it was (only) 3 eggs", "there were 3 eggs"
     let opening = match (words[0].as_str(), words[1].as_str()) {
         ("it" | "that" | "this", "was" | "is") | ("there", "was" | "were") => Some(2),
         ("its" | "thats", _) => Some(1),
@@ -193,67 +200,29 @@ fn count_correction(words: &[String]) -> Option<Correction> {
     };
     if let Some(at) = opening {
         let at = skip_hedges(words, at);
-        if let Some(pieces) = count_at(words, at) {
-            let food = counted_food(&words[at + 1..])?;
-            return Some(Correction::Count {
-                food,
-                count: pieces,
-            });
+        if let Some(value) = amount(words, at) {
+            return Some((food(words.get(at + width..)?)?, value));
         }
     }
-    let pieces = count_at(words, count - 1)?;
-    // "change the eggs to 3", "make the eggs 3"
+    // In the other shapes the amount ends the sentence.
+    let mut end = count.checked_sub(width)?;
+    let value = amount(words, end)?;
     if ["change", "make", "set", "correct", "update"].contains(&words[0].as_str()) {
-        let mut end = count - 1;
         if end > 1 && words[end - 1] == "to" {
             end -= 1;
         }
-        let food = counted_food(&words[1..end])?;
-        return Some(Correction::Count {
-            food,
-            count: pieces,
-        });
+        return Some((food(words.get(1..end)?)?, value));
     }
-    // "the eggs were (only) 3"
-    let mut end = count - 1;
     while end > 0 && HEDGES.contains(&words[end - 1].as_str()) {
         end -= 1;
     }
-    LINKS.iter().find_map(|link| {
-        (end > link.len() && words[end - link.len()..end].iter().eq(link.iter())).then(|| {
-            counted_food(&words[..end - link.len()]).map(|food| Correction::Count {
-                food,
-                count: pieces,
-            })
-        })?
-    })
+    let link = LINKS
+        .iter()
+        .find(|link| end > link.len() && words[end - link.len()..end].iter().eq(link.iter()))?;
+    Some((food(&words[..end - link.len()])?, value))
 }
 
-/// Lower-case words; "100g" becomes "100 g", a decimal comma a point, punctuation a space.
-fn tokens(text: &str) -> Vec<String> {
-    let characters: Vec<char> = text.chars().collect();
-    let mut cleaned = String::with_capacity(text.len() + 8);
-    for (index, character) in characters.iter().enumerate() {
-        let digit_before = index > 0 && characters[index - 1].is_ascii_digit();
-        let digit_after = characters
-            .get(index + 1)
-            .is_some_and(|next| next.is_ascii_digit());
-        match character {
-            ',' | '.' if digit_before && digit_after => cleaned.push('.'),
-            '\'' | '’' => {}
-            c if c.is_alphanumeric() => {
-                if digit_before && c.is_alphabetic() {
-                    cleaned.push(' ');
-                }
-                cleaned.extend(c.to_lowercase());
-            }
-            _ => cleaned.push(' '),
-        }
-    }
-    cleaned.split_whitespace().map(str::to_owned).collect()
-}
-
-/// `(grams, words used)` for "100 g", "0.2 kg", "5 oz" at `words[at..]`.
+/// The grams of "100 g", "0.2 kg", "5 oz" (two words) at `words[at..]`.
 fn amount_at(words: &[String], at: usize) -> Option<f64> {
     let number: f64 = words.get(at)?.parse().ok()?;
     let unit = Unit::from_word(words.get(at + 1)?)?;
@@ -315,51 +284,10 @@ fn skip_hedges(words: &[String], mut at: usize) -> usize {
     at
 }
 
+/// "the rice was 100 g", "it was 150 g of rice", "change the rice to 100 g".
 fn grams_correction(words: &[String]) -> Option<Correction> {
-    let words = without_tail(words);
-    let count = words.len();
-    // "it was (only) 150 g of rice"
-    if count >= 5 && ["it", "that", "this", "its", "thats"].contains(&words[0].as_str()) {
-        let mut at = if ["its", "thats"].contains(&words[0].as_str()) {
-            1
-        } else if ["was", "is"].contains(&words[1].as_str()) {
-            2
-        } else {
-            usize::MAX
-        };
-        if at != usize::MAX {
-            at = skip_hedges(words, at);
-            if let Some(grams) = amount_at(words, at) {
-                let food = food_name(&words[at + 2..])?;
-                return Some(Correction::Grams { food, grams });
-            }
-        }
-    }
-    // "change the rice to 100 g", "make the rice 100 g"
-    if count >= 4 && ["change", "make", "set", "correct", "update"].contains(&words[0].as_str()) {
-        let grams = amount_at(words, count - 2)?;
-        let mut end = count - 2;
-        if end > 1 && words[end - 1] == "to" {
-            end -= 1;
-        }
-        let food = counted_food(&words[1..end])?;
-        return Some(Correction::Grams { food, grams });
-    }
-    // "the rice was (only) 100 g"
-    if count >= 4 {
-        let grams = amount_at(words, count - 2)?;
-        let mut end = count - 2;
-        while end > 0 && HEDGES.contains(&words[end - 1].as_str()) {
-            end -= 1;
-        }
-        for link in LINKS {
-            if end > link.len() && words[end - link.len()..end].iter().eq(link.iter()) {
-                let food = food_name(&words[..end - link.len()])?;
-                return Some(Correction::Grams { food, grams });
-            }
-        }
-    }
-    None
+    amount_correction(words, 2, amount_at, food_name)
+        .map(|(food, grams)| Correction::Grams { food, grams })
 }
 
 fn removal(words: &[String]) -> Option<Correction> {
@@ -477,18 +405,12 @@ pub fn find_item(entry: &FoodEntry, food: &str, table: &FoodTable) -> Option<usi
     best.map(|(index, _)| index)
 }
 
-/// Lower-case words with crude singulars ("Eggs, whole" -> ["egg", "whole"]).
+/// Lower-case singular words without articles ("Eggs, whole" -> ["egg", "whole"]).
 fn plain_words(text: &str) -> Vec<String> {
-    tokens(text)
+    message_words(text)
         .into_iter()
         .filter(|word| !["the", "a", "an", "of", "my", "some"].contains(&word.as_str()))
-        .map(|word| {
-            if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
-                word[..word.len() - 1].to_owned()
-            } else {
-                word
-            }
-        })
+        .map(|word| singular(&word))
         .collect()
 }
 

@@ -288,10 +288,10 @@ fn tokenize(text: &str) -> Vec<Token> {
     tokens
 }
 
-/// Reads a number word ("one", "twelve", "half", "dozen").
-fn number_word(word: &str) -> Option<f64> {
+/// A whole number written as a word ("one" to "fifteen", "twenty").
+pub(crate) fn cardinal_word(word: &str) -> Option<f64> {
     let value = match word {
-        "one" | "single" => 1.0,
+        "one" => 1.0,
         "two" => 2.0,
         "three" => 3.0,
         "four" => 4.0,
@@ -302,11 +302,24 @@ fn number_word(word: &str) -> Option<f64> {
         "nine" => 9.0,
         "ten" => 10.0,
         "eleven" => 11.0,
-        "twelve" | "dozen" => 12.0,
+        "twelve" => 12.0,
         "thirteen" => 13.0,
         "fourteen" => 14.0,
         "fifteen" => 15.0,
         "twenty" => 20.0,
+        _ => return None,
+    };
+    Some(value)
+}
+
+/// Reads a number word ("one", "twelve", "half", "dozen").
+fn number_word(word: &str) -> Option<f64> {
+    if let Some(value) = cardinal_word(word) {
+        return Some(value);
+    }
+    let value = match word {
+        "single" => 1.0,
+        "dozen" => 12.0,
         "half" => 0.5,
         "quarter" => 0.25,
         "third" => 1.0 / 3.0,

@@ -8,6 +8,7 @@
 //! stays a weight log, and anything it cannot read is left out, never guessed.
 
 use crate::domain::{ActivityLevel, Sex, WeightGoal};
+use crate::nutrition::text::message_words;
 
 const CM_PER_INCH: f64 = 2.54;
 const KG_PER_POUND: f64 = 0.453_592_37;
@@ -42,7 +43,7 @@ impl ProfileFacts {
 
 /// The profile facts of `text`, or `None` when it is not a message about the person.
 pub fn parse_profile(text: &str) -> Option<ProfileFacts> {
-    let words = words(text);
+    let words = message_words(text);
     if words.is_empty() || words.len() > 40 {
         return None;
     }
@@ -74,35 +75,6 @@ pub fn parse_profile(text: &str) -> Option<ProfileFacts> {
     let only_weight = facts.count() == 1 && facts.weight_kg.is_some();
     let enough = facts.count() >= 2 || (facts.count() == 1 && about_me && !only_weight);
     enough.then_some(facts)
-}
-
-/// Lower-case words; "165cm" becomes "165 cm", "5'5\"" becomes "5 ft 5 in", punctuation a space.
-fn words(text: &str) -> Vec<String> {
-    let mut cleaned = String::with_capacity(text.len() + 8);
-    let characters: Vec<char> = text.chars().collect();
-    for (index, character) in characters.iter().enumerate() {
-        let digit_before = index > 0 && characters[index - 1].is_ascii_digit();
-        match character {
-            '.' if digit_before
-                && characters
-                    .get(index + 1)
-                    .is_some_and(|next| next.is_ascii_digit()) =>
-            {
-                cleaned.push('.');
-            }
-            '\'' | '’' if digit_before => cleaned.push_str(" ft "),
-            '"' | '”' if digit_before => cleaned.push_str(" in "),
-            '\'' | '’' => {}
-            c if c.is_alphanumeric() => {
-                if digit_before && c.is_alphabetic() {
-                    cleaned.push(' ');
-                }
-                cleaned.extend(c.to_lowercase());
-            }
-            _ => cleaned.push(' '),
-        }
-    }
-    cleaned.split_whitespace().map(str::to_owned).collect()
 }
 
 fn number(word: &str) -> Option<f64> {

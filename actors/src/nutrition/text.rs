@@ -100,6 +100,35 @@ pub(crate) fn plain_words(text: &str) -> Vec<String> {
     cleaned.split_whitespace().map(str::to_owned).collect()
 }
 
+/// The lower-case words of a short message whose numbers matter (a correction, a profile): a
+/// letter right after a digit starts a new word ("100g" -> "100 g"), a decimal comma or point
+/// between digits is a point, a ' or " right after a digit is feet or inches ("5'11\"" ->
+/// "5 ft 11 in"), other apostrophes join ("didn't" -> "didnt"), any other punctuation is a space.
+pub(crate) fn message_words(text: &str) -> Vec<String> {
+    let characters: Vec<char> = text.chars().collect();
+    let mut cleaned = String::with_capacity(text.len() + 8);
+    for (index, character) in characters.iter().enumerate() {
+        let digit_before = index > 0 && characters[index - 1].is_ascii_digit();
+        let digit_after = characters
+            .get(index + 1)
+            .is_some_and(|next| next.is_ascii_digit());
+        match character {
+            ',' | '.' if digit_before && digit_after => cleaned.push('.'),
+            '\'' | '’' if digit_before => cleaned.push_str(" ft "),
+            '"' | '”' if digit_before => cleaned.push_str(" in "),
+            '\'' | '’' => {}
+            c if c.is_alphanumeric() => {
+                if digit_before && c.is_alphabetic() {
+                    cleaned.push(' ');
+                }
+                cleaned.extend(c.to_lowercase());
+            }
+            _ => cleaned.push(' '),
+        }
+    }
+    cleaned.split_whitespace().map(str::to_owned).collect()
+}
+
 /// The words of `text`, normalised and singularised: the form every lookup uses.
 #[cfg(test)]
 pub(crate) fn normalize_words(text: &str) -> Vec<String> {
