@@ -3,7 +3,6 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use health_actors::conversation::TurnOutcome;
@@ -15,20 +14,10 @@ use health_agent::startup::Core;
 
 use crate::support::app::test_settings;
 use crate::support::db::{database_url, TestDatabase};
-
-const TURN: Duration = Duration::from_secs(30);
+use crate::support::turn::{self, TURN};
 
 async fn say(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, text: &str) -> String {
-    let reply: Arc<dyn Outbox> = outbox.clone();
-    let before = outbox.texts_to(ChatId(user)).len();
-    let inbound = Inbound::text(UserId(user), ChatId(user), text, reply);
-    let outcome = core
-        .conversations()
-        .submit_and_wait(inbound, TURN)
-        .await
-        .unwrap();
-    assert_eq!(outcome, TurnOutcome::Answered);
-    outbox.texts_to(ChatId(user))[before..].join("\n")
+    turn::say(core.conversations(), outbox, user, text).await
 }
 
 /// The conversation behaviours, against whichever store `extra` selects.

@@ -3,13 +3,11 @@
 //! a saved estimate. The real actor tree and the real stores (embedded and PostgreSQL).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
-use health_actors::conversation::TurnOutcome;
 use health_actors::domain::{FoodEntry, UserId};
-use health_actors::inbound::{ChatId, Inbound, InboundContent, MessageId};
-use health_actors::ports::{Button, Outbox};
+use health_actors::inbound::{ChatId, InboundContent, MessageId};
+use health_actors::ports::Button;
 use health_actors::testing::{RecordingOutbox, Sent};
 use health_agent::startup::Core;
 use serde_json::json;
@@ -17,29 +15,10 @@ use serde_json::json;
 use crate::fakes::llm::{self, openai_text, openai_tool};
 use crate::support::app::test_settings;
 use crate::support::db::{database_url, TestDatabase};
-
-const TURN: Duration = Duration::from_secs(30);
-
-async fn send(
-    core: &Core,
-    outbox: &Arc<RecordingOutbox>,
-    user: i64,
-    content: InboundContent,
-) -> String {
-    let reply: Arc<dyn Outbox> = outbox.clone();
-    let before = outbox.texts_to(ChatId(user)).len();
-    let inbound = Inbound::new(UserId(user), ChatId(user), content, reply);
-    let outcome = core
-        .conversations()
-        .submit_and_wait(inbound, TURN)
-        .await
-        .unwrap();
-    assert_eq!(outcome, TurnOutcome::Answered);
-    outbox.texts_to(ChatId(user))[before..].join("\n")
-}
+use crate::support::turn;
 
 async fn say(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, text: &str) -> String {
-    send(core, outbox, user, InboundContent::Text(text.to_owned())).await
+    turn::say(core.conversations(), outbox, user, text).await
 }
 
 /// Presses the button labelled `label` under a message (as [`last_buttons`] gives it).
@@ -54,7 +33,7 @@ async fn press(
         data: button(buttons, label),
         message: *message,
     };
-    send(core, outbox, user, content).await
+    turn::turn(core.conversations(), outbox, user, content).await
 }
 
 async fn entries(core: &Core, user: i64) -> Vec<FoodEntry> {

@@ -16,11 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use health_actors::conversation::TurnOutcome;
 use health_actors::domain::{NutritionSource, UserId};
-use health_actors::inbound::{ChatId, Inbound};
 use health_actors::memory::OfflineEmbedder;
-use health_actors::ports::{Outbox, Store, SystemClock};
+use health_actors::ports::{Store, SystemClock};
 use health_actors::root::{Root, RootArgs, RootHandle, RootSettings};
 use health_actors::testing::RecordingOutbox;
 use health_agent::llm::agent::LlmAgent;
@@ -36,8 +34,8 @@ use crate::fakes::llm::{
 };
 use crate::support::app::test_settings;
 use crate::support::db::{database_url, TestDatabase};
+use crate::support::turn;
 
-const TURN: Duration = Duration::from_secs(60);
 const OPENAI_CHAT: &str = "/v1/chat/completions";
 const ANTHROPIC_MESSAGES: &str = "/v1/messages";
 
@@ -61,17 +59,7 @@ impl Session {
     }
 
     async fn say(&self, user: i64, text: &str) -> String {
-        let reply: Arc<dyn Outbox> = self.outbox.clone();
-        let before = self.outbox.texts_to(ChatId(user)).len();
-        let inbound = Inbound::text(UserId(user), ChatId(user), text, reply);
-        let outcome = self
-            .core
-            .conversations()
-            .submit_and_wait(inbound, TURN)
-            .await
-            .unwrap();
-        assert_eq!(outcome, TurnOutcome::Answered);
-        self.outbox.texts_to(ChatId(user))[before..].join("\n")
+        turn::say(self.core.conversations(), &self.outbox, user, text).await
     }
 
     async fn entries(&self, user: i64) -> Vec<health_actors::domain::FoodEntry> {
@@ -432,17 +420,7 @@ impl Harness {
     }
 
     async fn say(&self, user: i64, text: &str) -> String {
-        let reply: Arc<dyn Outbox> = self.outbox.clone();
-        let before = self.outbox.texts_to(ChatId(user)).len();
-        let inbound = Inbound::text(UserId(user), ChatId(user), text, reply);
-        let outcome = self
-            .root
-            .conversations()
-            .submit_and_wait(inbound, TURN)
-            .await
-            .unwrap();
-        assert_eq!(outcome, TurnOutcome::Answered);
-        self.outbox.texts_to(ChatId(user))[before..].join("\n")
+        turn::say(self.root.conversations(), &self.outbox, user, text).await
     }
 
     async fn stop(self) {

@@ -330,16 +330,7 @@ async fn corrections_of_photo_entries_calibrate_the_next_photo() {
 }
 
 async fn say(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64, text: &str) -> String {
-    let reply: Arc<dyn Outbox> = outbox.clone();
-    let before = outbox.texts_to(ChatId(user)).len();
-    let inbound = Inbound::text(UserId(user), ChatId(user), text, reply);
-    let outcome = core
-        .conversations()
-        .submit_and_wait(inbound, Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(outcome, TurnOutcome::Answered);
-    outbox.texts_to(ChatId(user))[before..].join("\n")
+    crate::support::turn::say(core.conversations(), outbox, user, text).await
 }
 
 /// The JSON document at the start of stdout (log lines may follow it).
