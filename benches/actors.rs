@@ -13,7 +13,9 @@
 //! Prints a table and writes `target/bench-results/actors.json` (under `CARGO_TARGET_DIR` if set).
 //! `BENCH_TRACE=1` also prints the latency tail per 100 ms of each paced run.
 
-use std::path::PathBuf;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +42,7 @@ const USERS: usize = 10_000;
 const IDLE_ACTORS: usize = 100_000;
 
 fn main() {
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let quick = common::quick();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -48,7 +50,7 @@ fn main() {
         .expect("a tokio runtime");
     let results = runtime.block_on(run(quick));
     print_table(&results);
-    write_json(&results);
+    common::write_results("actors", &Value::Object(results));
     // Hundreds of thousands of actors are alive; exiting is faster than tearing them down.
     std::process::exit(0);
 }
@@ -771,20 +773,4 @@ fn print_table(results: &Map<String, Value>) {
         show("conversation_latency_load_msgs_per_s"),
         show("conversation_p999_us")
     );
-}
-
-fn write_json(results: &Map<String, Value>) {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into()))
-                .join("target")
-        });
-    let folder = target.join("bench-results");
-    let path = folder.join("actors.json");
-    let text = serde_json::to_string_pretty(&Value::Object(results.clone())).unwrap_or_default();
-    match std::fs::create_dir_all(&folder).and_then(|()| std::fs::write(&path, text + "\n")) {
-        Ok(()) => println!("results written to {}", path.display()),
-        Err(error) => eprintln!("could not write {}: {error}", path.display()),
-    }
 }

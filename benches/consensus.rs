@@ -28,6 +28,9 @@
 //! `target/bench-results/consensus.json` (under `CARGO_TARGET_DIR` when set).
 //! `BENCH_QUICK=1` times fewer merges.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -318,7 +321,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|value| !value.is_empty() && value != "0");
+    let quick = common::quick();
     let reference = table_reference(table);
 
     // Accuracy: four agents per dish, every dish.
@@ -597,16 +600,5 @@ fn main() {
         "quick": quick,
         "checksum_kcal": checksum,
     });
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir.join("target"));
-    let results_dir = target_dir.join("bench-results");
-    let written = std::fs::create_dir_all(&results_dir).and_then(|()| {
-        let body = serde_json::to_string_pretty(&result).unwrap_or_default();
-        std::fs::write(results_dir.join("consensus.json"), body)
-    });
-    match written {
-        Ok(()) => println!("wrote {}", results_dir.join("consensus.json").display()),
-        Err(error) => eprintln!("could not write results: {error}"),
-    }
+    common::write_results("consensus", &result);
 }

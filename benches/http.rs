@@ -13,8 +13,10 @@
 //! Reports requests per second and p50/p99 latency of each, prints a table and writes
 //! `target/bench-results/http.json` (under `CARGO_TARGET_DIR` if set).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,14 +36,14 @@ struct Case {
 }
 
 fn main() {
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let quick = common::quick();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
     let results = runtime.block_on(run(quick));
     print_table(&results);
-    write_json(&results);
+    common::write_results("http", &Value::Object(results));
 }
 
 async fn run(quick: bool) -> Map<String, Value> {
@@ -233,21 +235,5 @@ fn print_table(results: &Map<String, Value>) {
             "{:<10} {:>10} {:>10} {:>10} {:>8}",
             name, case["req_per_s"], case["p50_ms"], case["p99_ms"], case["errors"]
         );
-    }
-}
-
-fn write_json(results: &Map<String, Value>) {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into()))
-                .join("target")
-        });
-    let folder = target.join("bench-results");
-    let path = folder.join("http.json");
-    let text = serde_json::to_string_pretty(&Value::Object(results.clone())).unwrap_or_default();
-    match std::fs::create_dir_all(&folder).and_then(|()| std::fs::write(&path, text + "\n")) {
-        Ok(()) => println!("results written to {}", path.display()),
-        Err(error) => eprintln!("could not write {}: {error}", path.display()),
     }
 }

@@ -19,9 +19,11 @@
 //! `tool_flush_1ms`, the same with a 1 ms batching window. Turns alternate with their raw replay. Reports per-turn p50/p99 of both and the overhead (ours − raw), prints a table and
 //! writes `target/bench-results/llm.json` (under `CARGO_TARGET_DIR` if set).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,14 +66,14 @@ const TOOL: Kind = Kind {
 };
 
 fn main() {
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let quick = common::quick();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
     let results = runtime.block_on(run(quick));
     print_table(&results);
-    write_json(&results);
+    common::write_results("llm", &Value::Object(results));
 }
 
 async fn run(quick: bool) -> Map<String, Value> {
@@ -358,20 +360,4 @@ fn print_table(results: &Map<String, Value>) {
          tool_flush_1ms = PERSIST_FLUSH_MS=1 instead of {})",
         results["persist_flush_ms"]
     );
-}
-
-fn write_json(results: &Map<String, Value>) {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into()))
-                .join("target")
-        });
-    let folder = target.join("bench-results");
-    let path = folder.join("llm.json");
-    let text = serde_json::to_string_pretty(&Value::Object(results.clone())).unwrap_or_default();
-    match std::fs::create_dir_all(&folder).and_then(|()| std::fs::write(&path, text + "\n")) {
-        Ok(()) => println!("results written to {}", path.display()),
-        Err(error) => eprintln!("could not write {}: {error}", path.display()),
-    }
 }

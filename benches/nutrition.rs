@@ -10,6 +10,9 @@
 //! an unknown item, the most frequent unknown names and throughput; writes
 //! `target/bench-results/nutrition.json`. `BENCH_QUICK=1` runs one timing pass only.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -72,7 +75,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|value| !value.is_empty() && value != "0");
+    let quick = common::quick();
 
     let started = Instant::now();
     let table = FoodTable::builtin();
@@ -183,18 +186,7 @@ fn main() {
         "quick": quick,
         "checksum_kcal": checksum,
     });
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir.join("target"));
-    let results_dir = target_dir.join("bench-results");
-    let written = std::fs::create_dir_all(&results_dir).and_then(|()| {
-        let body = serde_json::to_string_pretty(&result).unwrap_or_default();
-        std::fs::write(results_dir.join("nutrition.json"), body)
-    });
-    match written {
-        Ok(()) => println!("wrote {}", results_dir.join("nutrition.json").display()),
-        Err(error) => eprintln!("could not write results: {error}"),
-    }
+    common::write_results("nutrition", &result);
 }
 
 /// "12 g tatsoi" -> "tatsoi": the name without its amount, for counting.
