@@ -27,7 +27,8 @@ use health_actors::domain::{
     Achievement, ConversationMessage, DeadLetter, FoodEntry, Memory, Reminder, Role, ScoredMemory,
     Streak, User, UserId, WeightLog, XpEvent,
 };
-use health_actors::inbound::{ChatId, Inbound, InboundContent, MessageId};
+use health_actors::domain::{ChatId, MessageId};
+use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::persistence::{PersistenceActor, PersistenceSettings};
 use health_actors::ports::{
     Button, CachedFood, Outbox, OutboxError, SentMessage, Store, StoreError, SystemClock, Write,

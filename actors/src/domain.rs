@@ -22,6 +22,24 @@ impl fmt::Display for UserId {
     }
 }
 
+/// The chat a message came from and answers go to (for Telegram private chats it equals the
+/// user id; the HTTP API uses the user id too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChatId(pub i64);
+
+impl fmt::Display for ChatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A message inside a chat (Telegram's message id), used to edit it or to know which message a
+/// button belonged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(pub i64);
+
 /// A validation failure for a domain value, with a sentence a person can read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]

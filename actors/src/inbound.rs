@@ -10,30 +10,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::UserId;
+use crate::domain::{ChatId, MessageId, UserId};
 use crate::ports::{InboxEntry, Outbox};
-
-/// The chat a message came from and answers go to (for Telegram private chats it equals the
-/// user id; the HTTP API uses the user id too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ChatId(pub i64);
-
-impl fmt::Display for ChatId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// A message inside a chat (Telegram's message id), used to edit it or to know which message a
-/// button belonged to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MessageId(pub i64);
 
 /// What the person sent.
 #[derive(Clone, PartialEq)]

@@ -257,7 +257,7 @@ impl Inbox {
             ])
             .await?;
         if let Err(error) = reply
-            .send_text(crate::inbound::ChatId(entry.chat), APOLOGY)
+            .send_text(crate::domain::ChatId(entry.chat), APOLOGY)
             .await
         {
             crate::conversation::agent::count_outbox_error("notice", &error);
@@ -344,8 +344,8 @@ mod tests {
 
     use super::*;
     use crate::conversation::{Agent, AgentError, TurnContext};
+    use crate::domain::ChatId;
     use crate::domain::{UserId, WeightLog};
-    use crate::inbound::ChatId;
     use crate::ports::SystemClock;
     use crate::root::{Root, RootArgs, RootHandle, RootSettings};
     use crate::testing::{MemoryStore, RecordingOutbox};

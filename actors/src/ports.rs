@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
-    Achievement, ConversationMessage, DeadLetter, FoodEntry, Memory, Reminder, ScoredMemory,
-    Streak, User, UserId, VisionEstimate, WeightLog, XpEvent,
+    Achievement, ChatId, ConversationMessage, DeadLetter, FoodEntry, Memory, MessageId, Reminder,
+    ScoredMemory, Streak, User, UserId, VisionEstimate, WeightLog, XpEvent,
 };
 
 /// Why the store could not do what was asked. Callers branch on `Unavailable` (retry later) versus
@@ -391,8 +391,8 @@ pub struct Button {
 /// "saved").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SentMessage {
-    pub chat: crate::inbound::ChatId,
-    pub message: crate::inbound::MessageId,
+    pub chat: ChatId,
+    pub message: MessageId,
 }
 
 /// Why a message could not be delivered. An outbox failure is logged and counted by the caller;
@@ -429,23 +429,19 @@ impl OutboxError {
 /// answers go to. Implementations bound their own network calls with timeouts.
 #[async_trait]
 pub trait Outbox: Send + Sync + 'static {
-    async fn send_text(
-        &self,
-        chat: crate::inbound::ChatId,
-        text: &str,
-    ) -> Result<SentMessage, OutboxError>;
+    async fn send_text(&self, chat: ChatId, text: &str) -> Result<SentMessage, OutboxError>;
 
     /// Text with rows of buttons under it.
     async fn send_buttons(
         &self,
-        chat: crate::inbound::ChatId,
+        chat: ChatId,
         text: &str,
         buttons: &[Vec<Button>],
     ) -> Result<SentMessage, OutboxError>;
 
     async fn send_photo(
         &self,
-        chat: crate::inbound::ChatId,
+        chat: ChatId,
         photo: &[u8],
         caption: Option<&str>,
     ) -> Result<SentMessage, OutboxError>;
@@ -453,7 +449,7 @@ pub trait Outbox: Send + Sync + 'static {
     /// A file the person can download (e.g. the CSV of `/export`).
     async fn send_document(
         &self,
-        chat: crate::inbound::ChatId,
+        chat: ChatId,
         file_name: &str,
         bytes: &[u8],
         caption: Option<&str>,
@@ -468,7 +464,7 @@ pub trait Outbox: Send + Sync + 'static {
     ) -> Result<(), OutboxError>;
 
     /// Shows "typing..." for a few seconds.
-    async fn typing(&self, chat: crate::inbound::ChatId) -> Result<(), OutboxError>;
+    async fn typing(&self, chat: ChatId) -> Result<(), OutboxError>;
 }
 
 /// The current time, injectable so tests control "today" and schedules.

@@ -20,7 +20,7 @@ use crate::domain::{
     Achievement, ConversationMessage, DeadLetter, FoodEntry, Memory, Reminder, ScoredMemory,
     Streak, User, UserId, VisionEstimate, WeightLog, XpEvent,
 };
-use crate::inbound::{ChatId, MessageId};
+use crate::domain::{ChatId, MessageId};
 use crate::ports::{
     Button, CachedFood, Clock, InboxBacklog, InboxEntry, InboxRecord, Outbox, OutboxError,
     SentMessage, Store, StoreError, Write,

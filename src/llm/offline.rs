@@ -14,10 +14,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use health_actors::conversation::{Agent, AgentError, TurnContext};
+use health_actors::domain::MessageId;
 use health_actors::domain::{
     ActivityLevel, FoodEntry, Goals, MealType, Nutrients, Sex, User, WeightGoal, WeightLog,
 };
-use health_actors::inbound::{Inbound, InboundContent, MessageId};
+use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::memory::Embedder;
 use health_actors::nutrition::{
     classify, daily_kcal_target, parse_meal, parse_profile, DayRef, GoalNutrient, Intent, LeftOut,

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use health_actors::inbound::{ChatId, MessageId};
+use health_actors::domain::{ChatId, MessageId};
 use health_actors::ports::{Button, Outbox, OutboxError, SentMessage};
 use teloxide::adaptors::Throttle;
 use teloxide::payloads::{EditMessageTextSetters, SendDocumentSetters, SendPhotoSetters};

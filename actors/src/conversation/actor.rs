@@ -138,7 +138,7 @@ const TYPING_REFRESH: std::time::Duration = std::time::Duration::from_millis(450
 async fn with_typing<T>(
     turn: impl std::future::Future<Output = T>,
     outbox: Arc<dyn crate::ports::Outbox>,
-    chat: crate::inbound::ChatId,
+    chat: crate::domain::ChatId,
 ) -> T {
     tokio::pin!(turn);
     loop {

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::{ChatId, MessageId};
 use crate::domain::{ConversationMessage, User};
-use crate::inbound::{ChatId, Inbound, MessageId};
+use crate::inbound::Inbound;
 use crate::metrics as names;
 use crate::persistence::{PersistError, PersistenceHandle};
 use crate::ports::{Button, Clock, Outbox, OutboxError, SentMessage, Store, StoreError, Write};

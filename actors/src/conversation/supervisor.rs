@@ -39,8 +39,9 @@ use super::{
     Agent, ConversationSettings, Shared, TurnOutcome, APOLOGY, BUSY_NOTICE, RESTARTING_NOTICE,
     UNAVAILABLE_NOTICE,
 };
+use crate::domain::ChatId;
 use crate::domain::{DeadLetter, UserId};
-use crate::inbound::{ChatId, Inbound};
+use crate::inbound::Inbound;
 use crate::metrics as names;
 use crate::persistence::PersistenceHandle;
 use crate::ports::{Clock, Outbox, Store, Write};
@@ -775,8 +776,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::domain::ChatId;
     use crate::domain::Role;
-    use crate::inbound::{ChatId, Inbound};
+    use crate::inbound::Inbound;
     use crate::ports::SystemClock;
     use crate::root::{Root, RootArgs, RootHandle, RootSettings};
     use crate::testing::{EchoAgent, MemoryStore, RecordingOutbox};
