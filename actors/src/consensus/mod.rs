@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 pub use calibration::{AgentCalibration, Calibration};
 
 use crate::domain::Nutrients;
+use crate::nutrition::text::{levenshtein_within, singular};
 use crate::nutrition::FoodTable;
 
 /// A vote further than this factor from the median (either way) is an outlier.
@@ -765,7 +766,7 @@ const FILLER_WORDS: &[&str] = &[
     "a", "an", "the", "of", "some", "with", "piece", "portion", "serving",
 ];
 
-/// Lowercase, letters and digits only, crude singulars, sorted words: "Grilled Tomatoes" and
+/// Lowercase, letters and digits only, singulars, sorted words: "Grilled Tomatoes" and
 /// "tomato, grilled" meet. Only for names the food table does not know.
 fn normalised_name(name: &str) -> String {
     let mut cleaned = String::with_capacity(name.len().min(MAX_NAME_CHARS * 4));
@@ -779,25 +780,11 @@ fn normalised_name(name: &str) -> String {
     let mut words: Vec<String> = cleaned
         .split_whitespace()
         .filter(|word| !FILLER_WORDS.contains(word))
-        .map(crude_singular)
+        .map(singular)
         .collect();
     words.sort();
     words.dedup();
     words.join(" ")
-}
-
-fn crude_singular(word: &str) -> String {
-    if word.chars().count() <= 3 || !word.is_ascii() || word.ends_with("ss") || word.ends_with("us")
-    {
-        return word.to_owned();
-    }
-    if let Some(stem) = word.strip_suffix("ies") {
-        return format!("{stem}y");
-    }
-    if let Some(stem) = word.strip_suffix("oes") {
-        return format!("{stem}o");
-    }
-    word.strip_suffix('s').unwrap_or(word).to_owned()
 }
 
 /// Two normalised names are the same food when they differ by a typo or two.
@@ -808,35 +795,7 @@ fn similar_names(left: &str, right: &str) -> bool {
         4..=9 => 1,
         _ => 2,
     };
-    limit > 0 && edit_distance(left, right, limit).is_some()
-}
-
-/// Levenshtein distance, or `None` when it exceeds `limit`.
-fn edit_distance(left: &str, right: &str, limit: usize) -> Option<usize> {
-    let left: Vec<char> = left.chars().collect();
-    let right: Vec<char> = right.chars().collect();
-    if left.len().abs_diff(right.len()) > limit {
-        return None;
-    }
-    let mut previous: Vec<usize> = (0..=right.len()).collect();
-    let mut current = vec![0; right.len() + 1];
-    for (row, left_char) in left.iter().enumerate() {
-        current[0] = row + 1;
-        let mut row_minimum = current[0];
-        for (column, right_char) in right.iter().enumerate() {
-            let substitution = previous[column] + usize::from(left_char != right_char);
-            current[column + 1] = substitution
-                .min(previous[column + 1] + 1)
-                .min(current[column] + 1);
-            row_minimum = row_minimum.min(current[column + 1]);
-        }
-        if row_minimum > limit {
-            return None;
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    let distance = previous[right.len()];
-    (distance <= limit).then_some(distance)
+    limit > 0 && levenshtein_within(left, right, limit).is_some()
 }
 
 #[cfg(test)]

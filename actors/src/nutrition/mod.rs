@@ -16,7 +16,7 @@ pub mod intent;
 pub mod parser;
 pub mod profile;
 pub mod table;
-mod text;
+pub(crate) mod text;
 pub mod units;
 
 pub use correction::{

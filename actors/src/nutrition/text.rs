@@ -1,9 +1,13 @@
-//! Text normalisation shared by the parser and the food matcher.
+//! Text normalisation shared by the parser, the food matcher and the vision consensus.
 //!
 //! People type "Tomatoes", "tomato", "TOMATOS" and "jalapeño": all must land on the same table
 //! row. Both the table's names and the person's words go through [`normalize_words`], so the
 //! rules only have to be consistent, not linguistically perfect. Nothing here allocates more
 //! than the input size and nothing can panic on odd Unicode.
+//!
+//! The one copy of the singulariser ([`singular`]) and of the bounded edit distance
+//! ([`edit_distance_within`] for typed words, [`levenshtein_within`] for the consensus, which
+//! counts a swap as two edits) lives here.
 
 /// Words that describe a preparation or are filler: they count for little when matching, so
 /// "grilled salmon" still finds "salmon" while "raw broccoli" prefers the raw row.
@@ -259,8 +263,30 @@ pub(crate) fn singular(word: &str) -> String {
     }
 }
 
-/// Damerau-Levenshtein (optimal string alignment) distance, giving up above `limit`.
+/// Whether swapping two neighbouring letters ("chiken" / "chikcen") is one edit or two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Swaps {
+    /// Optimal string alignment (restricted Damerau-Levenshtein): a swap is one edit.
+    OneEdit,
+    /// Plain Levenshtein: a swap is two substitutions.
+    TwoEdits,
+}
+
+/// Damerau-Levenshtein (optimal string alignment) distance, giving up above `limit`: how far a
+/// typed word is from a table word.
 pub(crate) fn edit_distance_within(left: &str, right: &str, limit: usize) -> Option<usize> {
+    bounded_distance(left, right, limit, Swaps::OneEdit)
+}
+
+/// Levenshtein distance (a swap counts as two edits), giving up above `limit`: how far apart
+/// two food names the vision agents gave are.
+pub(crate) fn levenshtein_within(left: &str, right: &str, limit: usize) -> Option<usize> {
+    bounded_distance(left, right, limit, Swaps::TwoEdits)
+}
+
+/// The edit distance between `left` and `right` in characters, or `None` as soon as it is
+/// certain to exceed `limit` (a row of the table whose minimum is above it).
+fn bounded_distance(left: &str, right: &str, limit: usize, swaps: Swaps) -> Option<usize> {
     let left: Vec<char> = left.chars().collect();
     let right: Vec<char> = right.chars().collect();
     if left.len().abs_diff(right.len()) > limit {
@@ -278,7 +304,12 @@ pub(crate) fn edit_distance_within(left: &str, right: &str, limit: usize) -> Opt
             let mut best = (previous[j] + 1)
                 .min(current[j - 1] + 1)
                 .min(previous[j - 1] + cost);
-            if i > 1 && j > 1 && left[i - 1] == right[j - 2] && left[i - 2] == right[j - 1] {
+            if swaps == Swaps::OneEdit
+                && i > 1
+                && j > 1
+                && left[i - 1] == right[j - 2]
+                && left[i - 2] == right[j - 1]
+            {
                 best = best.min(previous_previous[j - 2] + 1);
             }
             current[j] = best;
@@ -324,5 +355,14 @@ mod tests {
         assert_eq!(edit_distance_within("banana", "bnaana", 1), Some(1));
         assert_eq!(edit_distance_within("apple", "orange", 2), None);
         assert_eq!(edit_distance_within("", "", 0), Some(0));
+    }
+
+    #[test]
+    fn levenshtein_counts_swaps_as_two() {
+        assert_eq!(levenshtein_within("chiken", "chicken", 2), Some(1));
+        assert_eq!(levenshtein_within("banana", "bnaana", 1), None);
+        assert_eq!(levenshtein_within("banana", "bnaana", 2), Some(2));
+        assert_eq!(levenshtein_within("tomato", "tomatoes", 1), None);
+        assert_eq!(levenshtein_within("", "", 0), Some(0));
     }
 }
