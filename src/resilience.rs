@@ -1,4 +1,5 @@
-//! Calling services we do not control: retry with backoff and jitter (honouring `Retry-After`),
+//! Calling services we do not control: retry with backoff and jitter (the core's
+//! [`Backoff`], honouring `Retry-After`),
 //! and a circuit breaker per provider so that a provider that is down costs one fast failure per
 //! call instead of a timeout each.
 //!
@@ -7,6 +8,8 @@
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use health_actors::backoff::{Backoff, Jitter};
 
 use crate::metrics::{CIRCUIT_BREAKER_STATE, EXTERNAL_API_RETRIES_TOTAL};
 
@@ -30,29 +33,23 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait before retry number `retry` (1-based): exponential with full jitter, or what the
-    /// server asked for in `Retry-After` (capped at `max_delay`).
+    /// The wait before retry number `retry` (1-based): exponential with jitter between half and
+    /// all of the delay, or what the server asked for in `Retry-After` (capped at `max_delay`).
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(asked) = retry_after {
             return asked.min(self.max_delay);
         }
-        let exponential = self
-            .base_delay
-            .saturating_mul(1 << retry.saturating_sub(1).min(16));
-        let capped = exponential.min(self.max_delay);
-        // Full jitter: uniformly in [capped / 2, capped].
-        let jitter = jitter_fraction();
-        capped.mul_f64(0.5 + 0.5 * jitter)
+        self.backoff().delay(retry.saturating_sub(1))
     }
-}
 
-/// A number in [0, 1) that differs between calls; good enough to spread retries, not for secrets.
-fn jitter_fraction() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    // Each RandomState is keyed afresh, so hashing the same input gives a new value each call.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u8(0);
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    /// The schedule between attempts when the server did not say.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: self.base_delay,
+            max: self.max_delay,
+            jitter: Jitter::DownToHalf,
+        }
+    }
 }
 
 /// Parses an HTTP `Retry-After` header given in seconds (the form APIs use for rate limits).

@@ -29,6 +29,7 @@
 //! to); metric names are in [`metrics`]; in-process fakes of the ports for tests and benchmarks
 //! are in [`testing`].
 
+pub mod backoff;
 pub mod consensus;
 pub mod conversation;
 pub mod domain;

@@ -13,8 +13,6 @@
 //! whose rows are bad gets the error. Nothing accepted is dropped; on shutdown the queue is
 //! flushed within a deadline and whatever could not be written is logged with a count.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +20,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::backoff::{Backoff, Jitter};
 use crate::metrics as names;
 use crate::ports::{Store, StoreError, Write};
 
@@ -553,14 +552,12 @@ fn acknowledge(senders: Vec<BatchSender>, result: Result<(), PersistError>) {
 /// Exponential backoff (`retry_base` × 2^attempt, at most `retry_max`) with up to 50 % random
 /// jitter, so that many processes do not retry in step.
 fn backoff(settings: &PersistenceSettings, attempt: u32) -> Duration {
-    let exponential = settings.retry_base.saturating_mul(1u32 << attempt.min(16));
-    let capped = exponential.min(settings.retry_max);
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u32(attempt);
-    let jitter = (hasher.finish() % 1_000) as f64 / 2_000.0;
-    capped
-        .mul_f64(1.0 + jitter)
-        .min(settings.retry_max.max(settings.retry_base))
+    Backoff {
+        initial: settings.retry_base,
+        max: settings.retry_max,
+        jitter: Jitter::UpToHalfMore,
+    }
+    .delay(attempt)
 }
 
 fn report_queue(state: &PersistenceState) {

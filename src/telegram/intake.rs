@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use health_actors::backoff::{Backoff, Jitter};
 use health_actors::inbox::{Inbox, ReplayError, SOURCE_TELEGRAM};
 use health_actors::ports::{Outbox, StoreError};
 use teloxide::dispatching::DpHandlerDescription;
@@ -34,9 +35,13 @@ use super::{Redactor, SEND_FAILURES_TOTAL};
 
 /// Updates asked for per `getUpdates` (Telegram's maximum).
 const BATCH: u8 = 100;
-/// Pauses after a failed `getUpdates` or inbox commit: doubling from the first to the last.
-const BACKOFF_FIRST: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Pauses after a failed `getUpdates` or inbox commit: doubling from 250 ms to 30 s, without
+/// jitter (one process polls one bot).
+const BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(250),
+    max: Duration::from_secs(30),
+    jitter: Jitter::None,
+};
 
 /// Turns updates into kept messages for the conversations.
 pub struct Intake {
@@ -114,10 +119,11 @@ pub async fn poll(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut offset: Option<i32> = None;
-    let mut backoff = BACKOFF_FIRST;
-    let pause = |backoff: &mut Duration| {
-        let wait = *backoff;
-        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    // Failed calls in a row; the next pause is `BACKOFF.delay(failures)`.
+    let mut failures: u32 = 0;
+    let pause = |failures: &mut u32| {
+        let wait = BACKOFF.delay(*failures);
+        *failures = failures.saturating_add(1);
         wait
     };
     while !*stop.borrow() {
@@ -139,7 +145,7 @@ pub async fn poll(
                 metrics::counter!(SEND_FAILURES_TOTAL, "method" => "getUpdates", "error" => "unavailable")
                     .increment(1);
                 tracing::warn!(error = %redactor.redact(&error.to_string()), "could not get updates from Telegram; retrying");
-                sleep_or_stop(pause(&mut backoff), &mut stop).await;
+                sleep_or_stop(pause(&mut failures), &mut stop).await;
                 continue;
             }
             Err(_) => {
@@ -148,19 +154,19 @@ pub async fn poll(
             }
         };
         let Some(last) = updates.last().map(|update| update.id.0) else {
-            backoff = BACKOFF_FIRST;
+            failures = 0;
             continue;
         };
         match intake.take(updates).await {
             Ok(_) => {
-                backoff = BACKOFF_FIRST;
+                failures = 0;
                 // Asking for the next offset acknowledges this batch to Telegram.
                 offset = Some(last.wrapping_add(1) as i32);
             }
             Err(error) => {
                 // Not acknowledged: Telegram sends the same updates again.
                 tracing::warn!(%error, "could not keep Telegram updates; asking for them again");
-                sleep_or_stop(pause(&mut backoff), &mut stop).await;
+                sleep_or_stop(pause(&mut failures), &mut stop).await;
             }
         }
     }
