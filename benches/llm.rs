@@ -109,7 +109,7 @@ async fn run(quick: bool) -> Map<String, Value> {
     results.insert("memory".into(), json!(settings.enable_memory));
     results.insert(
         "persist_flush_ms".into(),
-        json!(settings.actors.persist_flush.as_millis()),
+        json!(settings.actors.persistence.flush.as_millis()),
     );
     let mut users = 0i64;
     results.insert(

@@ -14,6 +14,11 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use health_actors::conversation::ConversationSettings;
+use health_actors::persistence::PersistenceSettings;
+use health_actors::root::RootSettings;
+use health_actors::vision::VisionSettings;
+
 use crate::store::StoreConfig;
 
 /// A configuration problem, worded for the operator: which variable, what is wrong, how to fix it.
@@ -120,6 +125,17 @@ pub struct LlmSettings {
     pub vision_timeout: Duration,
 }
 
+impl LlmSettings {
+    /// The vision coordinator's settings: `VISION_TIMEOUT_SECS` per agent, the rest as the
+    /// coordinator defines them.
+    pub fn vision_settings(&self) -> VisionSettings {
+        VisionSettings {
+            agent_timeout: self.vision_timeout,
+            ..VisionSettings::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UsdaSettings {
     pub api_key: Option<SecretString>,
@@ -155,16 +171,6 @@ pub struct TelemetrySettings {
     pub log_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone)]
-pub struct ActorSettings {
-    pub conversation_idle: Duration,
-    pub max_restarts: u32,
-    pub restart_window: Duration,
-    pub persist_batch_max: usize,
-    pub persist_flush: Duration,
-    pub persist_queue_max: usize,
-}
-
 /// Everything the program is configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -177,7 +183,9 @@ pub struct Settings {
     pub http: HttpSettings,
     pub enable_memory: bool,
     pub telemetry: TelemetrySettings,
-    pub actors: ActorSettings,
+    /// The actor tree's settings, in the core's own types: what a variable does not set keeps
+    /// the default the actor defines (`ConversationSettings::default()`, ...).
+    pub actors: RootSettings,
 }
 
 /// Where variables come from: the process environment, or a map in tests.
@@ -341,24 +349,7 @@ impl Settings {
             log_dir: Some(data_dir.join("logs")),
         };
 
-        let actors = ActorSettings {
-            conversation_idle: Duration::from_secs(vars.number(
-                "CONVERSATION_IDLE_SECS",
-                900,
-                1,
-                7 * 24 * 3600,
-            )?),
-            max_restarts: vars.number("CONVERSATION_MAX_RESTARTS", 3, 1, 1_000)? as u32,
-            restart_window: Duration::from_secs(vars.number(
-                "CONVERSATION_RESTART_WINDOW_SECS",
-                10,
-                1,
-                3600,
-            )?),
-            persist_batch_max: vars.number("PERSIST_BATCH_MAX", 512, 1, 65_536)? as usize,
-            persist_flush: Duration::from_millis(vars.number("PERSIST_FLUSH_MS", 20, 1, 60_000)?),
-            persist_queue_max: vars.number("PERSIST_QUEUE_MAX", 65_536, 1, 10_000_000)? as usize,
-        };
+        let actors = actor_settings(&vars)?;
 
         Ok(Self {
             run_mode,
@@ -464,19 +455,19 @@ impl Settings {
             ),
             (
                 "CONVERSATION_IDLE_SECS".into(),
-                self.actors.conversation_idle.as_secs().to_string(),
+                self.actors.conversation.idle.as_secs().to_string(),
             ),
             (
                 "PERSIST_BATCH_MAX".into(),
-                self.actors.persist_batch_max.to_string(),
+                self.actors.persistence.batch_max.to_string(),
             ),
             (
                 "PERSIST_FLUSH_MS".into(),
-                self.actors.persist_flush.as_millis().to_string(),
+                self.actors.persistence.flush.as_millis().to_string(),
             ),
             (
                 "PERSIST_QUEUE_MAX".into(),
-                self.actors.persist_queue_max.to_string(),
+                self.actors.persistence.queue_max.to_string(),
             ),
         ]);
         lines
@@ -553,6 +544,48 @@ fn log_level(value: Option<String>) -> Result<String, ConfigError> {
         }
     };
     Ok(level)
+}
+
+/// The actors' settings: each variable overrides one field, every other field (and the default
+/// of each variable) comes from the actor's own `Default`.
+fn actor_settings(vars: &Vars<'_>) -> Result<RootSettings, ConfigError> {
+    let conversation = ConversationSettings::default();
+    let persistence = PersistenceSettings::default();
+    Ok(RootSettings {
+        conversation: ConversationSettings {
+            idle: vars.seconds(
+                "CONVERSATION_IDLE_SECS",
+                conversation.idle,
+                1,
+                7 * 24 * 3600,
+            )?,
+            max_restarts: vars.number(
+                "CONVERSATION_MAX_RESTARTS",
+                conversation.max_restarts.into(),
+                1,
+                1_000,
+            )? as u32,
+            restart_window: vars.seconds(
+                "CONVERSATION_RESTART_WINDOW_SECS",
+                conversation.restart_window,
+                1,
+                3600,
+            )?,
+            ..conversation
+        },
+        persistence: PersistenceSettings {
+            batch_max: vars.number("PERSIST_BATCH_MAX", persistence.batch_max as u64, 1, 65_536)?
+                as usize,
+            flush: vars.milliseconds("PERSIST_FLUSH_MS", persistence.flush, 1, 60_000)?,
+            queue_max: vars.number(
+                "PERSIST_QUEUE_MAX",
+                persistence.queue_max as u64,
+                1,
+                10_000_000,
+            )? as usize,
+            ..persistence
+        },
+    })
 }
 
 fn llm_settings(vars: &Vars<'_>) -> Result<LlmSettings, ConfigError> {
@@ -645,7 +678,12 @@ fn llm_settings(vars: &Vars<'_>) -> Result<LlmSettings, ConfigError> {
         agent_model,
         fallback_model,
         vision_models,
-        vision_timeout: Duration::from_secs(vars.number("VISION_TIMEOUT_SECS", 25, 1, 600)?),
+        vision_timeout: vars.seconds(
+            "VISION_TIMEOUT_SECS",
+            VisionSettings::default().agent_timeout,
+            1,
+            600,
+        )?,
     })
 }
 
@@ -726,6 +764,31 @@ impl Vars<'_> {
         }
     }
 
+    /// A whole number of seconds from `min` to `max`.
+    fn seconds(
+        &self,
+        name: &'static str,
+        default: Duration,
+        min: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
+        self.number(name, default.as_secs(), min, max)
+            .map(Duration::from_secs)
+    }
+
+    /// A whole number of milliseconds from `min` to `max`.
+    fn milliseconds(
+        &self,
+        name: &'static str,
+        default: Duration,
+        min: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
+        let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+        self.number(name, default, min, max)
+            .map(Duration::from_millis)
+    }
+
     fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
         let Some(text) = self.string(name) else {
             return Ok(default);
@@ -801,6 +864,59 @@ mod tests {
         assert!(s.llm.vision_models.is_empty());
         assert!(s.enable_memory);
         assert_eq!(s.telemetry.level, "info");
+    }
+
+    #[test]
+    fn actor_defaults_are_the_documented_ones_and_variables_override_them() {
+        // The defaults the README and .env.example document.
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.actors.conversation.idle, Duration::from_secs(900));
+        assert_eq!(s.actors.conversation.max_restarts, 3);
+        assert_eq!(
+            s.actors.conversation.restart_window,
+            Duration::from_secs(10)
+        );
+        assert_eq!(s.actors.persistence.batch_max, 512);
+        assert_eq!(s.actors.persistence.flush, Duration::from_millis(20));
+        assert_eq!(s.actors.persistence.queue_max, 65_536);
+        assert_eq!(s.llm.vision_timeout, Duration::from_secs(25));
+        assert_eq!(s.actors, RootSettings::default());
+
+        let s = settings(&[
+            ("CONVERSATION_IDLE_SECS", "60"),
+            ("CONVERSATION_MAX_RESTARTS", "5"),
+            ("CONVERSATION_RESTART_WINDOW_SECS", "30"),
+            ("PERSIST_BATCH_MAX", "64"),
+            ("PERSIST_FLUSH_MS", "5"),
+            ("PERSIST_QUEUE_MAX", "1000"),
+            ("VISION_TIMEOUT_SECS", "40"),
+        ])
+        .unwrap();
+        assert_eq!(s.actors.conversation.idle, Duration::from_secs(60));
+        assert_eq!(s.actors.conversation.max_restarts, 5);
+        assert_eq!(
+            s.actors.conversation.restart_window,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            s.actors.conversation.mailbox_max,
+            ConversationSettings::default().mailbox_max
+        );
+        assert_eq!(s.actors.persistence.batch_max, 64);
+        assert_eq!(s.actors.persistence.flush, Duration::from_millis(5));
+        assert_eq!(s.actors.persistence.queue_max, 1000);
+        assert_eq!(
+            s.actors.persistence.retry_max,
+            PersistenceSettings::default().retry_max
+        );
+        assert_eq!(
+            s.llm.vision_settings().agent_timeout,
+            Duration::from_secs(40)
+        );
+        assert_eq!(
+            error(&[("PERSIST_FLUSH_MS", "0")]).variable,
+            "PERSIST_FLUSH_MS"
+        );
     }
 
     #[test]

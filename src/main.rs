@@ -170,7 +170,7 @@ async fn estimate_photo(
     path: &std::path::Path,
     caption: &str,
 ) -> anyhow::Result<()> {
-    use health_actors::vision::{Photo, PhotoEstimate, VisionHandle, VisionSettings};
+    use health_actors::vision::{Photo, PhotoEstimate, VisionHandle};
     let bytes = std::fs::read(path)
         .map_err(|error| anyhow::anyhow!("cannot read {}: {error}", path.display()))?;
     anyhow::ensure!(
@@ -185,15 +185,9 @@ async fn estimate_photo(
         !models.is_empty(),
         "photo estimates need a vision model: set VISION_MODELS (and OPENAI_API_KEY or ANTHROPIC_API_KEY)"
     );
-    let vision = VisionHandle::start(
-        models,
-        VisionSettings {
-            agent_timeout: settings.llm.vision_timeout,
-            ..VisionSettings::default()
-        },
-    )
-    .await
-    .map_err(|error| anyhow::anyhow!("the vision agents could not start: {error}"))?;
+    let vision = VisionHandle::start(models, settings.llm.vision_settings())
+        .await
+        .map_err(|error| anyhow::anyhow!("the vision agents could not start: {error}"))?;
     let caption = Some(caption.trim().to_owned()).filter(|c| !c.is_empty());
     let estimate = vision.estimate(photo, caption).await;
     vision.stop();

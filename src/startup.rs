@@ -19,16 +19,16 @@ use std::time::Instant;
 use std::time::Duration;
 
 use anyhow::Context;
-use health_actors::conversation::{Agent, ConversationSettings, ConversationsHandle};
+use health_actors::conversation::{Agent, ConversationsHandle};
 use health_actors::inbox::Inbox;
-use health_actors::persistence::{PersistenceHandle, PersistenceSettings};
+use health_actors::persistence::PersistenceHandle;
 use health_actors::ports::{Store, SystemClock};
-use health_actors::root::{Root, RootArgs, RootHandle, RootSettings};
-use health_actors::vision::{VisionHandle, VisionSettings};
+use health_actors::root::{Root, RootArgs, RootHandle};
+use health_actors::vision::VisionHandle;
 use tokio::net::TcpListener;
 use warp::Filter;
 
-use crate::config::{ActorSettings, Settings};
+use crate::config::Settings;
 use crate::http::{self, HttpState};
 use crate::nutrition::engine::NutritionEngine;
 use crate::store::{self, MigrationReport};
@@ -78,11 +78,7 @@ impl Core {
         let vision = if vision_models.is_empty() {
             None
         } else {
-            let vision_settings = VisionSettings {
-                agent_timeout: settings.llm.vision_timeout,
-                ..VisionSettings::default()
-            };
-            let handle = VisionHandle::start(vision_models, vision_settings)
+            let handle = VisionHandle::start(vision_models, settings.llm.vision_settings())
                 .await
                 .map_err(|error| anyhow::anyhow!("the vision agents could not start: {error}"))?;
             agent = Arc::new(crate::llm::photo::WithPhotos::new(agent, handle.clone()));
@@ -92,7 +88,7 @@ impl Core {
             store: store.clone(),
             agent,
             clock: Arc::new(SystemClock),
-            settings: root_settings(&settings.actors),
+            settings: settings.actors.clone(),
         })
         .await?;
         let inbox = Inbox::new(store.clone(), root.conversations());
@@ -143,23 +139,6 @@ impl Core {
         } else {
             tracing::info!(?report, "actors stopped; every accepted write is committed");
         }
-    }
-}
-
-fn root_settings(actors: &ActorSettings) -> RootSettings {
-    RootSettings {
-        conversation: ConversationSettings {
-            idle: actors.conversation_idle,
-            max_restarts: actors.max_restarts,
-            restart_window: actors.restart_window,
-            ..ConversationSettings::default()
-        },
-        persistence: PersistenceSettings {
-            batch_max: actors.persist_batch_max,
-            flush: actors.persist_flush,
-            queue_max: actors.persist_queue_max,
-            ..PersistenceSettings::default()
-        },
     }
 }
 
