@@ -4,12 +4,15 @@
 //! call instead of a timeout each.
 //!
 //! Used by the USDA client and the model adapters. Pure state machines plus a small async retry
-//! loop; the clock is passed in so that the breaker is tested without sleeping.
+//! loop; the breaker reads the time from the core's [`Clock`] port, so its test moves a manual
+//! clock instead of sleeping.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use health_actors::backoff::{Backoff, Jitter};
+use health_actors::ports::Clock;
 
 use crate::metrics::{CIRCUIT_BREAKER_STATE, EXTERNAL_API_RETRIES_TOTAL};
 
@@ -122,7 +125,7 @@ enum Inner {
         consecutive_failures: u32,
     },
     Open {
-        until: Instant,
+        since: DateTime<Utc>,
     },
     /// One probe is in flight; everyone else is refused until it reports.
     HalfOpen,
@@ -130,22 +133,40 @@ enum Inner {
 
 /// Opens after `threshold` consecutive failures, refuses calls for `cool_down`, then lets one
 /// probe through: its success closes the breaker, its failure opens it again.
-#[derive(Debug)]
 pub struct CircuitBreaker {
     provider: &'static str,
     threshold: u32,
     cool_down: Duration,
+    clock: Arc<dyn Clock>,
     inner: Mutex<Inner>,
 }
 
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("provider", &self.provider)
+            .field("threshold", &self.threshold)
+            .field("cool_down", &self.cool_down)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
 impl CircuitBreaker {
-    pub fn new(provider: &'static str, threshold: u32, cool_down: Duration) -> Self {
+    /// A closed breaker for `provider` that reads the time from `clock`.
+    pub fn new(
+        provider: &'static str,
+        threshold: u32,
+        cool_down: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         metrics::gauge!(CIRCUIT_BREAKER_STATE, "provider" => provider)
             .set(BreakerState::Closed.gauge_value());
         Self {
             provider,
             threshold: threshold.max(1),
             cool_down,
+            clock,
             inner: Mutex::new(Inner::Closed {
                 consecutive_failures: 0,
             }),
@@ -168,12 +189,24 @@ impl CircuitBreaker {
         }
     }
 
+    /// Whether the cool-down of a breaker opened at `since` is over at `now`. A wall clock set
+    /// back past the opening counts as over (one probe), rather than keeping the breaker open
+    /// for as long as the clock went back.
+    fn cooled_down(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let cool_down = TimeDelta::from_std(self.cool_down).unwrap_or(TimeDelta::MAX);
+        now < since
+            || since
+                .checked_add_signed(cool_down)
+                .is_some_and(|until| now >= until)
+    }
+
     /// Whether a call may go out now.
-    pub fn allow(&self, now: Instant) -> bool {
+    pub fn allow(&self) -> bool {
+        let now = self.clock.now();
         let mut inner = self.lock();
         match *inner {
             Inner::Closed { .. } => true,
-            Inner::Open { until } if now >= until => {
+            Inner::Open { since } if self.cooled_down(since, now) => {
                 *inner = Inner::HalfOpen;
                 self.publish(BreakerState::HalfOpen);
                 true
@@ -197,7 +230,8 @@ impl CircuitBreaker {
         }
     }
 
-    pub fn record_failure(&self, now: Instant) {
+    pub fn record_failure(&self) {
+        let now = self.clock.now();
         let mut inner = self.lock();
         let next = match *inner {
             Inner::Closed {
@@ -205,9 +239,7 @@ impl CircuitBreaker {
             } if consecutive_failures + 1 < self.threshold => Inner::Closed {
                 consecutive_failures: consecutive_failures + 1,
             },
-            _ => Inner::Open {
-                until: now + self.cool_down,
-            },
+            _ => Inner::Open { since: now },
         };
         let opened = matches!(next, Inner::Open { .. }) && !matches!(*inner, Inner::Open { .. });
         *inner = next;
@@ -229,37 +261,61 @@ impl CircuitBreaker {
 
 #[cfg(test)]
 mod tests {
+    use health_actors::testing::ManualClock;
+
     use super::*;
+
+    fn breaker(threshold: u32, cool_down: Duration) -> (CircuitBreaker, Arc<ManualClock>) {
+        let clock = ManualClock::new(Utc::now());
+        let breaker = CircuitBreaker::new("test", threshold, cool_down, clock.clone());
+        (breaker, clock)
+    }
+
+    fn seconds(count: i64) -> chrono::Duration {
+        chrono::Duration::seconds(count)
+    }
 
     #[test]
     fn breaker_opens_after_threshold_then_half_opens_and_closes_on_success() {
-        let breaker = CircuitBreaker::new("test", 3, Duration::from_secs(30));
-        let start = Instant::now();
+        let (breaker, clock) = breaker(3, Duration::from_secs(30));
         for _ in 0..2 {
-            assert!(breaker.allow(start));
-            breaker.record_failure(start);
+            assert!(breaker.allow());
+            breaker.record_failure();
         }
         assert_eq!(breaker.state(), BreakerState::Closed);
-        breaker.record_failure(start);
+        breaker.record_failure();
         assert_eq!(breaker.state(), BreakerState::Open);
-        assert!(!breaker.allow(start + Duration::from_secs(29)));
+        clock.advance(seconds(29));
+        assert!(!breaker.allow());
         // After the cool-down exactly one probe goes through.
-        assert!(breaker.allow(start + Duration::from_secs(30)));
-        assert!(!breaker.allow(start + Duration::from_secs(30)));
+        clock.advance(seconds(1));
+        assert!(breaker.allow());
+        assert!(!breaker.allow());
         breaker.record_success();
         assert_eq!(breaker.state(), BreakerState::Closed);
-        assert!(breaker.allow(start + Duration::from_secs(31)));
+        clock.advance(seconds(1));
+        assert!(breaker.allow());
     }
 
     #[test]
     fn a_failed_probe_opens_the_breaker_again() {
-        let breaker = CircuitBreaker::new("test", 1, Duration::from_secs(10));
-        let start = Instant::now();
-        breaker.record_failure(start);
-        assert!(breaker.allow(start + Duration::from_secs(10)));
-        breaker.record_failure(start + Duration::from_secs(10));
+        let (breaker, clock) = breaker(1, Duration::from_secs(10));
+        breaker.record_failure();
+        clock.advance(seconds(10));
+        assert!(breaker.allow());
+        breaker.record_failure();
         assert_eq!(breaker.state(), BreakerState::Open);
-        assert!(!breaker.allow(start + Duration::from_secs(19)));
+        clock.advance(seconds(9));
+        assert!(!breaker.allow());
+    }
+
+    #[test]
+    fn a_clock_set_back_lets_one_probe_through_instead_of_staying_open() {
+        let (breaker, clock) = breaker(1, Duration::from_secs(60));
+        breaker.record_failure();
+        clock.advance(seconds(-3600));
+        assert!(breaker.allow());
+        assert!(!breaker.allow());
     }
 
     #[test]

@@ -41,5 +41,6 @@ pub mod nutrition;
 pub mod persistence;
 pub mod ports;
 pub mod root;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vision;

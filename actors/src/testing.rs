@@ -862,39 +862,49 @@ impl Clock for ManualClock {
     }
 }
 
-/// Waits until `check` holds, re-checking whenever `changed` is notified and at least every
-/// 10 ms, for at most `timeout`. Returns whether it held. (Not a bare sleep: it returns as soon
-/// as the condition holds.)
-pub async fn wait_for(timeout: Duration, changed: &Notify, check: impl Fn() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let notified = changed.notified();
-        if check() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        let wake = tokio::time::Instant::now() + Duration::from_millis(10);
-        let _ = tokio::time::timeout_at(wake.min(deadline), notified).await;
-    }
-}
+/// How often a waiting condition is checked again when nothing notifies.
+const POLL: Duration = Duration::from_millis(5);
 
-/// Polls `check` (an async condition) until it holds or `timeout` passes.
-pub async fn eventually<F, Fut>(timeout: Duration, check: F) -> bool
+/// Polls `condition` (an async check) until it holds or `within` has passed; whether it held.
+/// The one wait-with-a-deadline of the tests: it returns as soon as the condition holds (not a
+/// bare sleep), and it runs in paused tokio time too.
+pub async fn eventually<F, Fut>(within: Duration, condition: F) -> bool
 where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + timeout;
+    poll_until(within, None, condition).await
+}
+
+/// [`eventually`] for a check that is told when to look again: re-checks `check` whenever
+/// `changed` is notified (and at least every few milliseconds) for at most `within`.
+pub async fn wait_for(within: Duration, changed: &Notify, check: impl Fn() -> bool) -> bool {
+    poll_until(within, Some(changed), || std::future::ready(check())).await
+}
+
+async fn poll_until<F, Fut>(within: Duration, changed: Option<&Notify>, condition: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
     loop {
-        if check().await {
+        // Registered before the check, so a change between the check and the wait is not missed.
+        let notified = changed.map(Notify::notified);
+        if condition().await {
             return true;
         }
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        let wake = (now + POLL).min(deadline);
+        match notified {
+            Some(notified) => {
+                let _ = tokio::time::timeout_at(wake, notified).await;
+            }
+            None => tokio::time::sleep_until(wake).await,
+        }
     }
 }
 

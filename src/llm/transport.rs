@@ -2,8 +2,10 @@
 //! backoff and jitter that honour `Retry-After`, a circuit breaker per provider, and metrics of
 //! external calls. Credentials travel in headers, never in URLs, and never reach a log line.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use health_actors::ports::SystemClock;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -37,7 +39,12 @@ impl Transport {
         Ok(Self {
             provider,
             http,
-            breaker: CircuitBreaker::new(provider, BREAKER_THRESHOLD, BREAKER_COOL_DOWN),
+            breaker: CircuitBreaker::new(
+                provider,
+                BREAKER_THRESHOLD,
+                BREAKER_COOL_DOWN,
+                Arc::new(SystemClock),
+            ),
             retry,
         })
     }
@@ -45,7 +52,8 @@ impl Transport {
     /// The same transport with a breaker that opens after `threshold` failed calls and probes
     /// again after `cool_down` (tests and benchmarks use short ones).
     pub fn with_breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
-        self.breaker = CircuitBreaker::new(self.provider, threshold, cool_down);
+        self.breaker =
+            CircuitBreaker::new(self.provider, threshold, cool_down, Arc::new(SystemClock));
         self
     }
 
@@ -56,7 +64,7 @@ impl Transport {
         headers: &[(&str, &str)],
         body: &Value,
     ) -> Result<Value, LlmError> {
-        if !self.breaker.allow(Instant::now()) {
+        if !self.breaker.allow() {
             metrics::counter!(EXTERNAL_API_CALLS_TOTAL, "provider" => self.provider, "status" => "circuit_open")
                 .increment(1);
             return Err(LlmError::CircuitOpen);
@@ -72,7 +80,7 @@ impl Transport {
                 | LlmError::Upstream { status: 400..=499 }
                 | LlmError::Malformed(_),
             ) => self.breaker.record_success(),
-            Err(_) => self.breaker.record_failure(Instant::now()),
+            Err(_) => self.breaker.record_failure(),
         }
         outcome
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use health_actors::domain::Nutrients;
-use health_actors::ports::{CachedFood, Store};
+use health_actors::ports::{CachedFood, Store, SystemClock};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -114,7 +114,12 @@ impl UsdaClient {
         Ok(Self {
             http,
             settings,
-            breaker: CircuitBreaker::new(PROVIDER, 5, Duration::from_secs(60)),
+            breaker: CircuitBreaker::new(
+                PROVIDER,
+                5,
+                Duration::from_secs(60),
+                Arc::new(SystemClock),
+            ),
             cache: Mutex::new(HashMap::new()),
             store_cache: None,
         })
@@ -238,7 +243,7 @@ impl UsdaClient {
         url: &str,
         params: &[(&str, &str)],
     ) -> Result<T, UsdaError> {
-        if !self.breaker.allow(Instant::now()) {
+        if !self.breaker.allow() {
             metrics::counter!(EXTERNAL_API_CALLS_TOTAL, "provider" => PROVIDER, "status" => "circuit_open").increment(1);
             return Err(UsdaError::CircuitOpen);
         }
@@ -252,7 +257,7 @@ impl UsdaClient {
             Err(UsdaError::Unauthorized | UsdaError::Status(404) | UsdaError::Status(400)) => {
                 self.breaker.record_success()
             }
-            Err(_) => self.breaker.record_failure(Instant::now()),
+            Err(_) => self.breaker.record_failure(),
         }
         outcome
     }

@@ -14,6 +14,7 @@ use chrono::Utc;
 use health_actors::domain::{ConversationMessage, Role, User, UserId};
 use health_actors::persistence::{PersistenceActor, PersistenceHandle, PersistenceSettings};
 use health_actors::ports::{Store, Write};
+use health_actors::testing::eventually;
 use health_agent::store::{self, StoreConfig};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -91,17 +92,6 @@ fn spawn_writers(
         .collect()
 }
 
-async fn wait_until(timeout: Duration, condition: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    true
-}
-
 /// Every id written is stored exactly once.
 async fn assert_stored_exactly_once(store: &Arc<dyn Store>, expected: &[Uuid]) {
     let stored = store
@@ -150,7 +140,10 @@ async fn accepted_writes_land_exactly_once_when_backends_are_terminated_mid_stre
     let mut terminated = 0;
     for round in 1..=5 {
         // Kill the pool's connections each time another slice of the stream is committed.
-        let reached = wait_until(WAIT, || acked.load(Ordering::SeqCst) >= round * 300).await;
+        let reached = eventually(WAIT, || async {
+            acked.load(Ordering::SeqCst) >= round * 300
+        })
+        .await;
         assert!(reached, "writes go on between interruptions");
         terminated += terminate_backends(database.url()).await;
     }
@@ -184,11 +177,11 @@ async fn accepted_writes_land_exactly_once_after_the_network_is_cut_and_restored
 
     let acked = Arc::new(AtomicUsize::new(0));
     let writers = spawn_writers(&handle, 16, 50, &acked);
-    assert!(wait_until(WAIT, || acked.load(Ordering::SeqCst) >= 200).await);
+    assert!(eventually(WAIT, || async { acked.load(Ordering::SeqCst) >= 200 }).await);
     proxy.cut();
     // While cut, writes are accepted but not acknowledged.
     let before = acked.load(Ordering::SeqCst);
-    let down = health_actors::testing::eventually(WAIT, || async { store.ping().await.is_err() });
+    let down = eventually(WAIT, || async { store.ping().await.is_err() });
     assert!(
         down.await,
         "the database is unreachable through the cut proxy"

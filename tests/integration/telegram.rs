@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use health_actors::domain::UserId;
 use health_actors::ports::Store;
+use health_actors::testing::eventually;
 use health_agent::startup::Application;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -267,19 +268,6 @@ async fn a_429_on_send_message_is_retried_after_the_wait_telegram_names() {
     app.stop().await;
 }
 
-/// Waits until `condition` holds, or fails with `what` after 20 s.
-async fn eventually<F, Fut>(what: &str, condition: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn week_sends_a_png_chart_and_export_a_csv_of_every_entry() {
     let app = spawn_bot().await;
@@ -391,7 +379,10 @@ async fn forget_me_asks_first_then_leaves_no_row_and_no_photo() {
         "the question itself says it is done"
     );
     assert!(answer.button_data().is_empty(), "no button left to press");
-    eventually("the photos are deleted", || async { !photos.exists() }).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async { !photos.exists() }).await,
+        "timed out: the photos are deleted"
+    );
     assert!(app.store.user(UserId(user)).await.unwrap().is_none());
     assert!(app.entries(user).await.is_empty());
     assert!(app
