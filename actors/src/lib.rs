@@ -41,4 +41,5 @@ pub mod persistence;
 pub mod ports;
 pub mod root;
 pub mod testing;
+pub mod understanding;
 pub mod vision;

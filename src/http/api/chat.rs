@@ -239,7 +239,7 @@ async fn answer_with(
 ) -> Result<ChatResponse, ApiError> {
     let food_entry = state
         .store
-        .food_entry(user, crate::llm::offline::entry_id_for(message_id))
+        .food_entry(user, crate::assistant::entry_id_for(message_id))
         .await
         .map_err(ApiError::store)?;
     Ok(ChatResponse {

@@ -214,7 +214,7 @@ fn check_eaten_at(eaten_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Api
 }
 
 fn local_meal(user: &User, eaten_at: DateTime<Utc>) -> health_actors::domain::MealType {
-    crate::llm::offline::meal_type_at(eaten_at.with_timezone(&user.tz()).time())
+    crate::assistant::meal_type_at(eaten_at.with_timezone(&user.tz()).time())
 }
 
 #[utoipa::path(

@@ -20,7 +20,7 @@ use warp::{Buf, Filter};
 use super::body::{FoodEntryBody, PhotoAgentBody, PhotoFoodEntry};
 use super::food::check_text;
 use super::{answer, caller, json_reply, with, ApiError, ApiState, Caller, PHOTO_BODY_LIMIT};
-use crate::llm::photo::consensus_entry;
+use crate::assistant::consensus_entry;
 use crate::telegram::photos::{self, ImageFormat};
 
 const CAPTION_MAX_CHARS: usize = 1_000;

@@ -7,10 +7,10 @@
 //! food no database knows, and are labelled "model estimate". Every effect is a write through the
 //! persistence actor, so "saved" is said only after the commit. Tool rounds are bounded.
 //!
-//! Commands, photos, locations and buttons go to the offline agent, whose handling of them is
-//! deterministic. When the model cannot be reached (after retries and the fallback model), the
-//! person is told in one sentence and the offline agent handles the message: never silence,
-//! never a made-up number.
+//! Commands, photos, locations and buttons go to the rule agent ([`super::rules`]), whose
+//! handling of them is deterministic. When the model cannot be reached (after retries and the
+//! fallback model), the person is told in one sentence and the rule agent handles the message:
+//! never silence, never a made-up number.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -23,14 +23,20 @@ use health_actors::domain::{
     Sex, WeightGoal, WeightLog,
 };
 use health_actors::inbound::{Inbound, InboundContent};
-use health_actors::memory::Embedder;
-use health_actors::nutrition::check_amount;
+use health_actors::memory::{Embedder, Remembered};
+use health_actors::nutrition::{check_amount, daily_kcal_target, FoodTable};
 use health_actors::ports::Write;
+use health_actors::understanding::Correction;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::model::{ChatModel, ChatRequest, LlmError, Message, Role, ToolCall, ToolSpec};
-use super::offline::{meal_type_at, OfflineAgent};
+use super::entries::{correct_recent_entry, item_json, meal_type_at, Corrected};
+use super::memory::{remember_fact, search};
+use super::reply::reply_with_entry_buttons;
+use super::rules::RuleAgent;
+use crate::llm::model::{
+    ChatModel, ChatRequest, ChatResponse, LlmError, Message, Role, ToolCall, ToolSpec,
+};
 use crate::nutrition::engine::NutritionEngine;
 
 /// Model calls per message: enough for "log, then summarise", small enough to bound cost.
@@ -48,7 +54,8 @@ pub struct LlmAgent {
     engine: Arc<NutritionEngine>,
     /// `None` when semantic memory is off (`ENABLE_MEM0=false`).
     embedder: Option<Arc<dyn Embedder>>,
-    offline: OfflineAgent,
+    /// Answers what is not a text message, and every message the model cannot.
+    rules: RuleAgent,
 }
 
 impl LlmAgent {
@@ -58,20 +65,17 @@ impl LlmAgent {
         engine: Arc<NutritionEngine>,
         embedder: Option<Arc<dyn Embedder>>,
     ) -> Self {
-        let offline = OfflineAgent::new(engine.clone()).with_memory(embedder.clone());
+        let rules = RuleAgent::new(engine.clone()).with_memory(embedder.clone());
         Self {
             model,
             fallback,
             engine,
             embedder,
-            offline,
+            rules,
         }
     }
 
-    async fn complete(
-        &self,
-        request: &ChatRequest,
-    ) -> Result<super::model::ChatResponse, LlmError> {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         match self.model.complete(request).await {
             Err(error) if error.is_overload() => match &self.fallback {
                 Some(fallback) => {
@@ -301,7 +305,7 @@ impl LlmAgent {
                 match effects.entries.as_slice() {
                     // One meal saved this turn: Undo / Edit under the reply.
                     [entry_id] => {
-                        super::entries::reply_with_entry_buttons(ctx, text, *entry_id).await?;
+                        reply_with_entry_buttons(ctx, text, *entry_id).await?;
                     }
                     _ => {
                         let _ = ctx.reply(text).await;
@@ -327,7 +331,7 @@ impl LlmAgent {
         Ok(())
     }
 
-    /// The model is out of reach: say so in one sentence, then let the offline agent answer
+    /// The model is out of reach: say so in one sentence, then let the rule agent answer
     /// (unless tools already saved something this turn, which is then reported instead).
     async fn unavailable(
         &self,
@@ -336,7 +340,7 @@ impl LlmAgent {
         error: &LlmError,
         effects: &Effects,
     ) -> Result<(), AgentError> {
-        tracing::warn!(%error, "the language model failed; the offline agent answers");
+        tracing::warn!(%error, "the language model failed; the rule agent answers");
         if !effects.saved.is_empty() {
             let _ = ctx.reply(effects.summary_or("")).await;
             return Ok(());
@@ -347,7 +351,7 @@ impl LlmAgent {
                 error.for_person()
             ))
             .await;
-        self.offline.handle(ctx, inbound).await
+        self.rules.handle(ctx, inbound).await
     }
 
     async fn run_tool(
@@ -515,16 +519,14 @@ impl LlmAgent {
                     &LLM_NAMESPACE,
                     format!("{}:memory:{}", inbound.id, effects.saved.len()).as_bytes(),
                 );
-                let Some(kept) =
-                    super::memory::remember_fact(ctx, embedder.as_ref(), id, &fact).await?
-                else {
+                let Some(kept) = remember_fact(ctx, embedder.as_ref(), id, &fact).await? else {
                     return Ok(
                         json!({"saved": false, "error": "the fact could not be embedded right now"}),
                     );
                 };
                 effects.saved.push("remembered".into());
                 Ok(
-                    json!({"saved": true, "memory_id": id, "merged_with_an_older_fact": matches!(kept, health_actors::memory::Remembered::Merged { .. })}),
+                    json!({"saved": true, "memory_id": id, "merged_with_an_older_fact": matches!(kept, Remembered::Merged { .. })}),
                 )
             }
             "forget" => {
@@ -556,8 +558,7 @@ impl LlmAgent {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let Some(found) = super::memory::search(ctx, embedder.as_ref(), &query, 5).await?
-                else {
+                let Some(found) = search(ctx, embedder.as_ref(), &query, 5).await? else {
                     return Ok(json!({"error": "the search is unavailable right now"}));
                 };
                 Ok(
@@ -573,7 +574,7 @@ impl Agent for LlmAgent {
     async fn handle(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound) -> Result<(), AgentError> {
         match &inbound.content {
             InboundContent::Text(text) => self.converse(ctx, inbound, text).await,
-            _ => self.offline.handle(ctx, inbound).await,
+            _ => self.rules.handle(ctx, inbound).await,
         }
     }
 }
@@ -733,7 +734,7 @@ async fn update_profile(ctx: &mut TurnContext<'_>, arguments: &Value) -> Result<
     }
     let profile = user.profile.clone();
     ctx.save_user(user).await?;
-    let target = health_actors::nutrition::daily_kcal_target(&profile);
+    let target = daily_kcal_target(&profile);
     Ok(
         json!({"saved": true, "profile": profile, "suggested_daily_kcal": target.map(|t| t.target_kcal)}),
     )
@@ -769,16 +770,13 @@ async fn log_weight(
     Ok(json!({"saved": true, "kg": kg}))
 }
 
-/// A correction of a logged food, through the same code as the offline agent's rule.
+/// A correction of a logged food, through the same code as the rule agent's.
 async fn correct_entry(
     ctx: &mut TurnContext<'_>,
-    table: &health_actors::nutrition::FoodTable,
+    table: &FoodTable,
     arguments: &Value,
     effects: &mut Effects,
 ) -> Result<Value, AgentError> {
-    use super::entries::{correct_recent_entry, item_json, Corrected};
-    use health_actors::nutrition::Correction;
-
     let food = arguments
         .get("food")
         .and_then(Value::as_str)
