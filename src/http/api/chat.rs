@@ -60,7 +60,7 @@ pub(super) fn routes(state: ApiState) -> BoxedFilter<(warp::reply::Response,)> {
     summary = "Send the assistant a message as the user; answers with its replies and what it saved",
     params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key replays the first answer instead of handling the message again")),
     request_body = ChatRequest,
-    responses((status = 200, description = "The assistant's answer", body = ChatResponse), super::openapi::CommonErrors)
+    responses((status = 200, description = "The assistant's answer", body = ChatResponse), super::error::CommonErrors)
 )]
 pub(super) async fn chat(
     caller: Caller,
