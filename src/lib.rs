@@ -4,6 +4,7 @@
 //! database, model providers, Telegram) and wires it to the core in `health_actors`.
 //! `main.rs` only parses the command line and calls [`startup::Application`].
 
+pub mod assistant;
 pub mod chat;
 pub mod config;
 pub mod geo;

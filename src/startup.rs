@@ -71,7 +71,7 @@ impl Core {
             .context("could not set up the USDA FoodData Central client")?;
         let engine = Arc::new(engine);
         let mut agent: Arc<dyn Agent> =
-            crate::llm::agent(&settings.llm, settings.enable_memory, engine.clone())
+            crate::assistant::agent(&settings.llm, settings.enable_memory, engine.clone())
                 .context("could not set up the language model")?;
         let vision_models = crate::llm::vision_models(&settings.llm)
             .context("could not set up the vision models")?;
@@ -81,7 +81,7 @@ impl Core {
             let handle = VisionHandle::start(vision_models, settings.llm.vision_settings())
                 .await
                 .map_err(|error| anyhow::anyhow!("the vision agents could not start: {error}"))?;
-            agent = Arc::new(crate::llm::photo::WithPhotos::new(agent, handle.clone()));
+            agent = Arc::new(crate::assistant::WithPhotos::new(agent, handle.clone()));
             Some(handle)
         };
         let root = Root::start(RootArgs {

@@ -43,4 +43,5 @@ pub mod ports;
 pub mod root;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod understanding;
 pub mod vision;

@@ -1,25 +1,23 @@
-//! The agents behind a conversation: the offline rule-based agent (no key needed) and the LLM
-//! agent over OpenAI, Anthropic or any OpenAI-compatible server, chosen by `AGENT_MODEL`.
+//! The model providers: chat models ([`model::ChatModel`]) over OpenAI (and any
+//! OpenAI-compatible server) and Anthropic, their vision models for photos, and OpenAI
+//! embeddings for memories, each behind one resilient HTTP transport (retries, circuit breaker,
+//! metrics). [`chat_model`], [`embedder`] and [`vision_models`] build them from the settings.
+//!
+//! What the assistant does with a model (the agent loop, its tools, the rules it falls back on)
+//! is [`crate::assistant`]'s; this module only speaks to providers.
 
-pub mod agent;
 pub mod anthropic;
-pub mod entries;
-pub mod memory;
 pub mod model;
-pub mod offline;
 pub mod openai;
-pub mod photo;
 mod transport;
 pub mod vision;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use health_actors::conversation::Agent;
 use health_actors::memory::{Embedder, OfflineEmbedder};
 
 use crate::config::{LlmSettings, ModelSpec, Provider};
-use crate::nutrition::engine::NutritionEngine;
 use crate::resilience::RetryPolicy;
 use model::{ChatModel, LlmError};
 
@@ -29,7 +27,8 @@ const CHAT_TIMEOUT: Duration = Duration::from_secs(60);
 const OPENAI_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 const OPENAI_EMBEDDING_DIMENSIONS: usize = 1536;
 
-/// The chat model of a `provider:model` spec; `None` for the offline agent.
+/// The chat model of a `provider:model` spec; `None` for `offline` (the rule agent, which has
+/// no model).
 pub fn chat_model(
     settings: &LlmSettings,
     spec: &ModelSpec,
@@ -73,32 +72,6 @@ pub fn embedder(settings: &LlmSettings) -> Result<Arc<dyn Embedder>, LlmError> {
         )?),
         None => Arc::new(OfflineEmbedder::new()),
     })
-}
-
-/// The agent `AGENT_MODEL` asks for: the LLM agent (with its fallback model and memory), or the
-/// offline agent.
-pub fn agent(
-    settings: &LlmSettings,
-    enable_memory: bool,
-    engine: Arc<NutritionEngine>,
-) -> Result<Arc<dyn Agent>, LlmError> {
-    let embedder = if enable_memory {
-        Some(embedder(settings)?)
-    } else {
-        None
-    };
-    let Some(model) = chat_model(settings, &settings.agent_model)? else {
-        return Ok(Arc::new(
-            offline::OfflineAgent::new(engine).with_memory(embedder),
-        ));
-    };
-    let fallback = match &settings.fallback_model {
-        Some(spec) => chat_model(settings, spec)?,
-        None => None,
-    };
-    Ok(Arc::new(agent::LlmAgent::new(
-        model, fallback, engine, embedder,
-    )))
 }
 
 /// One vision model per `VISION_MODELS` entry (the offline provider has none).

@@ -1,7 +1,7 @@
 //! The chat-model port of the edges: one request/response shape for every provider, and the
 //! typed error every adapter returns.
 //!
-//! The agent loop ([`super::agent`]) speaks only these types; the OpenAI and Anthropic adapters
+//! The agent loop ([`crate::assistant::LlmAgent`]) speaks only these types; the OpenAI and Anthropic adapters
 //! translate them to their wire formats. Keeping tools and tool results provider-neutral is what
 //! lets one agent loop run on either provider, and fall back from one to the other.
 

@@ -23,7 +23,7 @@ use teloxide::prelude::*;
 use teloxide::types::FileMeta;
 use uuid::Uuid;
 
-use crate::llm::offline::FORGET_ME_CONFIRM;
+use crate::assistant::FORGET_ME_CONFIRM;
 
 use super::outbox::TelegramOutbox;
 use super::photos::{self, PhotoRejection, MAX_PHOTO_BYTES};

@@ -21,7 +21,7 @@ use health_actors::memory::OfflineEmbedder;
 use health_actors::ports::{Store, SystemClock};
 use health_actors::root::{Root, RootArgs, RootHandle, RootSettings};
 use health_actors::testing::RecordingOutbox;
-use health_agent::llm::agent::LlmAgent;
+use health_agent::assistant::LlmAgent;
 use health_agent::llm::model::ChatModel;
 use health_agent::llm::openai::OpenAiChat;
 use health_agent::nutrition::engine::NutritionEngine;

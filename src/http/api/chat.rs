@@ -61,7 +61,7 @@ pub(super) fn routes(state: ApiState) -> BoxedFilter<(warp::reply::Response,)> {
     summary = "Send the assistant a message as the user; answers with its replies and what it saved",
     params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key replays the first answer instead of handling the message again")),
     request_body = ChatRequest,
-    responses((status = 200, description = "The assistant's answer", body = ChatResponse), super::openapi::CommonErrors)
+    responses((status = 200, description = "The assistant's answer", body = ChatResponse), super::error::CommonErrors)
 )]
 pub(super) async fn chat(
     caller: Caller,
@@ -240,7 +240,7 @@ async fn answer_with(
 ) -> Result<ChatResponse, ApiError> {
     let food_entry = state
         .store
-        .food_entry(user, crate::llm::offline::entry_id_for(message_id))
+        .food_entry(user, crate::assistant::entry_id_for(message_id))
         .await
         .map_err(ApiError::store)?;
     Ok(ChatResponse {

@@ -19,6 +19,7 @@ use super::body::{
     CorrectFoodEntryBody, CreateFoodEntryBody, CreatedFoodEntry, DailySummary, FoodEntryBody,
     FoodEntryPage, GoalsBody, LeftOutBody, NutrientsBody, RemainingBody, WeeklySummary,
 };
+use super::checks::check_text;
 use super::paging::{page, page_limit, Order};
 use super::{answer, bounded, caller, json_body, json_reply, with, ApiError, ApiState, Caller};
 
@@ -131,7 +132,7 @@ fn optional_date(field: &str, text: Option<&str>) -> Result<Option<NaiveDate>, A
     tag = "food",
     summary = "Food entries of a local day or a range of days, by time eaten",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("date" = Option<chrono::NaiveDate>, Query, description = "One local day, YYYY-MM-DD (default today)"), ("from" = Option<chrono::NaiveDate>, Query, description = "First local day of a range"), ("to" = Option<chrono::NaiveDate>, Query, description = "Last local day of a range (default today)"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,16}_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
-    responses((status = 200, description = "A page of entries", body = FoodEntryPage), super::openapi::CommonErrors)
+    responses((status = 200, description = "A page of entries", body = FoodEntryPage), super::error::CommonErrors)
 )]
 pub(super) async fn list(
     user: i64,
@@ -186,23 +187,6 @@ pub(super) async fn list(
     }))
 }
 
-/// Text that is not blank and at most `max` characters as sent (the limits the document states
-/// as `minLength`, `maxLength` and a pattern that needs one character that is not white space);
-/// kept without the white space around it.
-pub(super) fn check_text(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
-    if text.chars().count() > max {
-        return Err(ApiError::field(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(ApiError::field(field, "must not be empty"));
-    }
-    Ok(text.to_owned())
-}
-
 fn check_eaten_at(eaten_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), ApiError> {
     if eaten_at > now + Duration::minutes(5) {
         return Err(ApiError::field("eaten_at", "must not be in the future"));
@@ -214,7 +198,7 @@ fn check_eaten_at(eaten_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Api
 }
 
 fn local_meal(user: &User, eaten_at: DateTime<Utc>) -> health_actors::domain::MealType {
-    crate::llm::offline::meal_type_at(eaten_at.with_timezone(&user.tz()).time())
+    crate::assistant::meal_type_at(eaten_at.with_timezone(&user.tz()).time())
 }
 
 #[utoipa::path(
@@ -224,7 +208,7 @@ fn local_meal(user: &User, eaten_at: DateTime<Utc>) -> health_actors::domain::Me
     summary = "Log a meal described in words",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     request_body = CreateFoodEntryBody,
-    responses((status = 201, description = "Saved", body = CreatedFoodEntry), super::openapi::CommonErrors)
+    responses((status = 201, description = "Saved", body = CreatedFoodEntry), super::error::CommonErrors)
 )]
 pub(super) async fn create(
     user: i64,
@@ -301,7 +285,7 @@ async fn entry_of(state: &ApiState, user: &User, entry: Uuid) -> Result<FoodEntr
     summary = "Correct an entry: new text, item amounts, meal or time",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("entry_id" = uuid::Uuid, Path, description = "The entry's id")),
     request_body = CorrectFoodEntryBody,
-    responses((status = 200, description = "The corrected entry", body = FoodEntryBody), super::openapi::CommonErrors)
+    responses((status = 200, description = "The corrected entry", body = FoodEntryBody), super::error::CommonErrors)
 )]
 pub(super) async fn correct(
     user: i64,
@@ -382,7 +366,7 @@ pub(super) async fn correct(
     tag = "food",
     summary = "Delete an entry",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("entry_id" = uuid::Uuid, Path, description = "The entry's id")),
-    responses((status = 204, description = "Deleted"), super::openapi::CommonErrors)
+    responses((status = 204, description = "Deleted"), super::error::CommonErrors)
 )]
 pub(super) async fn delete(
     user: i64,
@@ -427,7 +411,7 @@ fn day_summary(user: &User, date: NaiveDate, entries: &[&FoodEntry]) -> DailySum
     tag = "summary",
     summary = "Totals of a local day against the goals",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("date" = Option<chrono::NaiveDate>, Query, description = "YYYY-MM-DD, default today")),
-    responses((status = 200, description = "The day", body = DailySummary), super::openapi::CommonErrors)
+    responses((status = 200, description = "The day", body = DailySummary), super::error::CommonErrors)
 )]
 pub(super) async fn daily(
     user: i64,
@@ -453,7 +437,7 @@ pub(super) async fn daily(
     tag = "summary",
     summary = "Seven local days ending on end",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("end" = Option<chrono::NaiveDate>, Query, description = "YYYY-MM-DD, default today")),
-    responses((status = 200, description = "The week", body = WeeklySummary), super::openapi::CommonErrors)
+    responses((status = 200, description = "The week", body = WeeklySummary), super::error::CommonErrors)
 )]
 pub(super) async fn weekly(
     user: i64,

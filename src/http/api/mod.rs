@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod body;
 mod chat;
+mod checks;
 pub mod error;
 mod food;
 pub mod openapi;

@@ -1,5 +1,8 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of `/api/v1`, generated from the handlers'
 //! annotations and the body types, so that it describes what the server does.
+//!
+//! This module reads the handlers; none of them reads it (the errors they declare,
+//! [`CommonErrors`](super::error::CommonErrors), are [`super::error`]'s).
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -76,60 +79,6 @@ use super::error::ErrorBody;
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
-
-/// The errors any `/api/v1` route may answer, all with an [`ErrorBody`].
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)]
-pub enum CommonErrors {
-    #[response(status = 400, description = "The body or query could not be read")]
-    BadRequest(ErrorBody),
-    #[response(status = 401, description = "No key, or not a valid key")]
-    Unauthorized(ErrorBody),
-    #[response(
-        status = 403,
-        description = "The key may not act on this user, or this needs an admin key"
-    )]
-    Forbidden(ErrorBody),
-    #[response(status = 404, description = "No such user or record")]
-    NotFound(ErrorBody),
-    #[response(
-        status = 409,
-        description = "Already exists, an Idempotency-Key reused with another message, or the user's conversation is busy"
-    )]
-    Conflict(ErrorBody),
-    #[response(status = 411, description = "The body has no Content-Length")]
-    LengthRequired(ErrorBody),
-    #[response(
-        status = 413,
-        description = "The body is too large (JSON 64 KiB, photo 10 MiB)"
-    )]
-    PayloadTooLarge(ErrorBody),
-    #[response(
-        status = 415,
-        description = "Wrong content type, or a photo that is not JPEG, PNG or WebP"
-    )]
-    UnsupportedMediaType(ErrorBody),
-    #[response(
-        status = 422,
-        description = "A field is missing or not valid; the message names it"
-    )]
-    InvalidField(ErrorBody),
-    #[response(
-        status = 429,
-        description = "The key's rate limit is used up",
-        headers(("Retry-After" = u64, description = "Seconds to wait"))
-    )]
-    RateLimited(ErrorBody),
-    #[response(status = 500, description = "A failure on the server's side")]
-    Internal(ErrorBody),
-    #[response(
-        status = 503,
-        description = "No API_KEYS configured, the database or the assistant is unavailable, or photo analysis has no vision model or no answer from one"
-    )]
-    Unavailable(ErrorBody),
-    #[response(status = 504, description = "The request took too long")]
-    Timeout(ErrorBody),
-}
 
 struct BearerScheme;
 

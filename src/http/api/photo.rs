@@ -18,9 +18,9 @@ use warp::http::StatusCode;
 use warp::{Buf, Filter};
 
 use super::body::{FoodEntryBody, PhotoAgentBody, PhotoFoodEntry};
-use super::food::check_text;
+use super::checks::check_text;
 use super::{answer, caller, json_reply, with, ApiError, ApiState, Caller, PHOTO_BODY_LIMIT};
-use crate::llm::photo::consensus_entry;
+use crate::assistant::consensus_entry;
 use crate::telegram::photos::{self, ImageFormat};
 
 const CAPTION_MAX_CHARS: usize = 1_000;
@@ -145,7 +145,7 @@ pub const ANALYSIS_UNAVAILABLE: &str = "Photo analysis is unavailable right now,
     description = "Every configured vision model looks at the photo at once; their consensus is saved as a food entry and the answer shows each model's status and how much they agreed. The photo must be a JPEG, PNG or WebP image by its first bytes (415 otherwise) and the upload at most 10 MiB (413). Nothing is saved when no model saw food (422), when none answered (503), or when no vision model is configured (VISION_MODELS; 503).",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     request_body(content = super::body::PhotoUpload, content_type = "multipart/form-data"),
-    responses((status = 201, description = "Saved: the entry, each vision model's status and the agreement", body = PhotoFoodEntry), super::openapi::CommonErrors)
+    responses((status = 201, description = "Saved: the entry, each vision model's status and the agreement", body = PhotoFoodEntry), super::error::CommonErrors)
 )]
 pub(super) async fn photo(
     user: i64,

@@ -19,6 +19,7 @@ use super::body::{
     AchievementBody, CreateKeyBody, CreateUserBody, CreatedKey, GoalsBody, MemoryBody, MemoryPage,
     ProfileBody, ProfilePatch, ProgressBody, StreakBody, UserBody, XpEventBody,
 };
+use super::checks::check_text;
 use super::paging::{page, page_limit, Order, PageQuery};
 use super::{answer, bounded, caller, json_body, json_reply, with, ApiError, ApiState, Caller};
 
@@ -142,7 +143,7 @@ pub(super) fn key_routes(state: ApiState) -> BoxedFilter<(warp::reply::Response,
     tag = "users",
     summary = "Create a user (admin keys only)",
     request_body = CreateUserBody,
-    responses((status = 201, description = "Created", body = UserBody), super::openapi::CommonErrors)
+    responses((status = 201, description = "Created", body = UserBody), super::error::CommonErrors)
 )]
 pub(super) async fn create_user(
     caller: Caller,
@@ -203,7 +204,7 @@ fn check_timezone(name: &str) -> Result<String, ApiError> {
 }
 
 fn check_display_name(name: &str) -> Result<String, ApiError> {
-    super::food::check_text("display_name", name, 100)
+    check_text("display_name", name, 100)
 }
 
 #[utoipa::path(
@@ -212,7 +213,7 @@ fn check_display_name(name: &str) -> Result<String, ApiError> {
     tag = "users",
     summary = "A user with profile and goals",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
-    responses((status = 200, description = "The user", body = UserBody), super::openapi::CommonErrors)
+    responses((status = 200, description = "The user", body = UserBody), super::error::CommonErrors)
 )]
 pub(super) async fn get_user(
     user: i64,
@@ -229,7 +230,7 @@ pub(super) async fn get_user(
     tag = "users",
     summary = "Delete the user and everything stored about them",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
-    responses((status = 204, description = "Deleted"), super::openapi::CommonErrors)
+    responses((status = 204, description = "Deleted"), super::error::CommonErrors)
 )]
 pub(super) async fn delete_user(
     user: i64,
@@ -278,7 +279,7 @@ pub(super) async fn delete_user(
     tag = "users",
     summary = "The profile and time zone",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
-    responses((status = 200, description = "The profile", body = ProfileBody), super::openapi::CommonErrors)
+    responses((status = 200, description = "The profile", body = ProfileBody), super::error::CommonErrors)
 )]
 pub(super) async fn get_profile(
     user: i64,
@@ -328,7 +329,7 @@ fn check_range(field: &str, value: Option<f64>, min: f64, max: f64) -> Result<()
     summary = "Change profile fields (merge patch: null clears a field)",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     request_body(content = ProfilePatch, description = "Any subset of the profile's fields"),
-    responses((status = 200, description = "The changed profile", body = ProfileBody), super::openapi::CommonErrors)
+    responses((status = 200, description = "The changed profile", body = ProfileBody), super::error::CommonErrors)
 )]
 pub(super) async fn patch_profile(
     user: i64,
@@ -378,7 +379,7 @@ pub(super) async fn patch_profile(
     tag = "users",
     summary = "Daily targets",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
-    responses((status = 200, description = "The goals", body = GoalsBody), super::openapi::CommonErrors)
+    responses((status = 200, description = "The goals", body = GoalsBody), super::error::CommonErrors)
 )]
 pub(super) async fn get_goals(
     user: i64,
@@ -396,7 +397,7 @@ pub(super) async fn get_goals(
     summary = "Change daily targets (merge patch: null clears a goal)",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id")),
     request_body(content = GoalsBody, description = "Any subset of the goals"),
-    responses((status = 200, description = "The changed goals", body = GoalsBody), super::openapi::CommonErrors)
+    responses((status = 200, description = "The changed goals", body = GoalsBody), super::error::CommonErrors)
 )]
 pub(super) async fn patch_goals(
     user: i64,
@@ -427,7 +428,7 @@ pub(super) async fn patch_goals(
     tag = "memories",
     summary = "Facts the person stated, oldest first",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,16}_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
-    responses((status = 200, description = "A page of memories", body = MemoryPage), super::openapi::CommonErrors)
+    responses((status = 200, description = "A page of memories", body = MemoryPage), super::error::CommonErrors)
 )]
 pub(super) async fn list_memories(
     user: i64,
@@ -461,7 +462,7 @@ pub(super) async fn list_memories(
     tag = "memories",
     summary = "Forget one memory",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("memory_id" = uuid::Uuid, Path, description = "The memory's id")),
-    responses((status = 204, description = "Forgotten"), super::openapi::CommonErrors)
+    responses((status = 204, description = "Forgotten"), super::error::CommonErrors)
 )]
 pub(super) async fn delete_memory(
     user: i64,
@@ -502,7 +503,7 @@ const XP_PAGE_DEFAULT: usize = 50;
     summary = "XP (total and events, newest first), streaks and achievements",
     description = "Lists are empty until something earns them.",
     params(("user_id" = i64, Path, minimum = -9007199254740991_i64, maximum = 9007199254740991_i64, description = "The person's id"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "XP events per page, 1 to 200, default 50"), ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,16}_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
-    responses((status = 200, description = "The person's progress", body = ProgressBody), super::openapi::CommonErrors)
+    responses((status = 200, description = "The person's progress", body = ProgressBody), super::error::CommonErrors)
 )]
 pub(super) async fn progress(
     user: i64,
@@ -544,7 +545,7 @@ pub(super) async fn progress(
     tag = "keys",
     summary = "Create a key that acts only on one user (admin keys only)",
     request_body = CreateKeyBody,
-    responses((status = 201, description = "The key, shown only now", body = CreatedKey), super::openapi::CommonErrors)
+    responses((status = 201, description = "The key, shown only now", body = CreatedKey), super::error::CommonErrors)
 )]
 pub(super) async fn create_key(
     caller: Caller,

@@ -1,5 +1,5 @@
 //! Semantic memory as both agents use it: the LLM agent's `remember` / `search_memory` tools and
-//! the offline agent's "remember that ..." rule keep and find facts the same way: the fact is
+//! the rule agent's "remember that ..." rule keep and find facts the same way: the fact is
 //! embedded, the closest stored fact of the same embedder is looked up, and
 //! [`health_actors::memory::remember`] decides between a new row and a merge with a
 //! near-duplicate; the writes go through the persistence actor.
@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// Keeps `fact` for the person of `ctx` with the id `id` (derived from the message that stated
 /// it, so that a replay writes the same row). `Ok(None)` when the fact could not be embedded
 /// right now (nothing was written).
-pub async fn remember_fact(
+pub(super) async fn remember_fact(
     ctx: &TurnContext<'_>,
     embedder: &dyn Embedder,
     id: Uuid,
@@ -42,7 +42,7 @@ pub async fn remember_fact(
 
 /// The `limit` stored facts most similar to `query`, best first; `Ok(None)` when the query could
 /// not be embedded right now.
-pub async fn search(
+pub(super) async fn search(
     ctx: &TurnContext<'_>,
     embedder: &dyn Embedder,
     query: &str,

@@ -1,5 +1,6 @@
-//! Saved entries after the fact, for every agent: corrections ("the rice was 100 g", "no rice")
-//! and the Undo / Edit buttons under the reply to a saved estimate.
+//! Food entries for every agent: the ids and meal of a new entry, a day's total, and saved
+//! entries after the fact: corrections ("the rice was 100 g", "no rice") and the presses on the
+//! Undo / Edit buttons under the reply to a saved estimate ([`super::reply`] puts them there).
 //!
 //! Why save at once with Undo rather than ask Confirm first: people log a meal and put the phone
 //! away. An estimate waiting for a Confirm press is lost for everyone who never presses it, and
@@ -16,53 +17,55 @@
 
 use std::fmt::Write as _;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDate, NaiveTime, Timelike};
 use health_actors::conversation::{AgentError, TurnContext};
-use health_actors::domain::MessageId;
-use health_actors::domain::{FoodEntry, FoodItem};
-use health_actors::nutrition::{
-    apply_correction, find_item, parse_correction, Change, Correction, CorrectionError, FoodTable,
+use health_actors::domain::{FoodEntry, FoodItem, MealType, MessageId, Nutrients, User};
+use health_actors::nutrition::FoodTable;
+use health_actors::ports::Write;
+use health_actors::understanding::{
+    apply_correction, find_item, Change, Correction, CorrectionError,
 };
-use health_actors::ports::{Button, Write};
 use uuid::Uuid;
 
-use super::offline::{day_label, day_total, goal_line, grams, macros_line};
-
-/// Button data: this prefix and the entry's id.
-pub const UNDO_PREFIX: &str = "entry:undo:";
-pub const EDIT_PREFIX: &str = "entry:edit:";
+use super::format::{capitalise, day_label, goal_line, grams, macros_line, plain_food_name};
+use super::reply::{EDIT_PREFIX, UNDO_PREFIX};
 
 /// How many local days back a correction looks for the food.
 const CORRECTION_DAYS: i64 = 2;
 
-/// The buttons under the reply to a saved estimate.
-pub fn entry_buttons(entry_id: Uuid) -> Vec<Vec<Button>> {
-    vec![vec![
-        Button {
-            label: "Undo".into(),
-            data: format!("{UNDO_PREFIX}{entry_id}"),
-        },
-        Button {
-            label: "Edit".into(),
-            data: format!("{EDIT_PREFIX}{entry_id}"),
-        },
-    ]]
+/// A namespace for ids derived from the message that created a row, so that handling the same
+/// message again (a redelivery, a replay after a crash) writes the same ids and the store ignores
+/// the duplicate.
+pub(super) const ENTRY_NAMESPACE: Uuid = Uuid::from_u128(0x6d8f_1c3e_52a4_4b7e_9a0d_1f2e_3c4b_5a69);
+
+/// The id of the food entry (or weight log) that the message `inbound_id` creates, so that an
+/// edge can read back what a message saved (the HTTP API's chat answer).
+pub fn entry_id_for(inbound_id: Uuid) -> Uuid {
+    Uuid::new_v5(&ENTRY_NAMESPACE, inbound_id.as_bytes())
 }
 
-/// Sends the reply to a saved estimate with its Undo / Edit buttons.
-pub async fn reply_with_entry_buttons(
-    ctx: &mut TurnContext<'_>,
-    text: impl Into<String>,
-    entry_id: Uuid,
-) -> Result<(), AgentError> {
-    // A delivery failure is logged and counted by the context; the entry is saved either way.
-    let _ = ctx.reply_with_buttons(text, &entry_buttons(entry_id)).await;
-    Ok(())
+/// The meal a local time of day most likely is.
+pub fn meal_type_at(time: NaiveTime) -> MealType {
+    match time.hour() {
+        5..=10 => MealType::Breakfast,
+        11..=14 => MealType::Lunch,
+        17..=21 => MealType::Dinner,
+        _ => MealType::Snack,
+    }
+}
+
+pub(super) async fn day_total(
+    ctx: &TurnContext<'_>,
+    user: &User,
+    date: NaiveDate,
+) -> Result<Nutrients, AgentError> {
+    let entries = ctx.store().food_entries(user.id, date, date).await?;
+    Ok(Nutrients::sum(entries.iter().map(|entry| &entry.total)))
 }
 
 /// Handles a press on an entry's button; `None` when `data` is not one.
 /// `message` is the reply the button was under.
-pub async fn entry_button(
+pub(super) async fn entry_button(
     ctx: &mut TurnContext<'_>,
     data: &str,
     message: MessageId,
@@ -144,14 +147,9 @@ async fn edit_entry(ctx: &mut TurnContext<'_>, id: Option<Uuid>) -> Result<(), A
     Ok(())
 }
 
-/// "Rice, white, cooked" -> "rice": how a person would name the food.
-fn plain_food_name(name: &str) -> String {
-    name.split(',').next().unwrap_or(name).trim().to_lowercase()
-}
-
 /// What a correction did.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Corrected {
+pub(super) enum Corrected {
     /// Saved: the entry as it is now, and the item that changed.
     Updated {
         after: Box<FoodEntry>,
@@ -174,7 +172,7 @@ pub enum Corrected {
 /// Applies `correction` to the person's most recent entry that has the food, saves it (the
 /// numbers rescaled, never estimated anew) and calibrates the vision agents when the entry came
 /// from a photo.
-pub async fn correct_recent_entry(
+pub(super) async fn correct_recent_entry(
     ctx: &mut TurnContext<'_>,
     table: &FoodTable,
     correction: &Correction,
@@ -253,35 +251,8 @@ async fn calibrate_agents(ctx: &TurnContext<'_>, entry: &FoodEntry, change: &Cha
     }
 }
 
-/// The offline agent's rule: a correction of a saved entry. `None` when `text` is not one (or
-/// names nothing eaten: "no thanks"), so the other rules answer it.
-pub async fn offline_correction(
-    ctx: &mut TurnContext<'_>,
-    table: &FoodTable,
-    text: &str,
-) -> Option<Result<(), AgentError>> {
-    let correction = parse_correction(text)?;
-    let outcome = match correct_recent_entry(ctx, table, &correction).await {
-        Ok(outcome) => outcome,
-        Err(error) => return Some(Err(error)),
-    };
-    let known_food = table
-        .lookup(correction.food())
-        .is_some_and(|found| found.score >= 0.9);
-    // Not about anything logged, and not a food either: some other sentence.
-    if matches!(outcome, Corrected::NotFound { .. } | Corrected::NoEntry) && !known_food {
-        return None;
-    }
-    let text = match describe(ctx, &correction, &outcome).await {
-        Ok(text) => text,
-        Err(error) => return Some(Err(error)),
-    };
-    let _ = ctx.reply(text).await;
-    Some(Ok(()))
-}
-
 /// What the person reads about a correction.
-pub async fn describe(
+pub(super) async fn describe(
     ctx: &TurnContext<'_>,
     correction: &Correction,
     outcome: &Corrected,
@@ -318,7 +289,7 @@ pub async fn describe(
         }
         Corrected::OnlyItem { entry } => format!(
             "{} is the only item of \"{}\", so I kept it. To remove the whole entry, say \"undo\" or press Undo under it.",
-            capitalised(food),
+            capitalise(food),
             entry.description
         ),
         Corrected::NotCounted { item } => format!(
@@ -368,20 +339,26 @@ pub async fn describe(
     })
 }
 
-fn capitalised(text: &str) -> String {
-    let mut characters = text.chars();
-    match characters.next() {
-        Some(first) => first.to_uppercase().chain(characters).collect(),
-        None => String::new(),
-    }
-}
-
 /// The items of an entry as the LLM agent's tools report them.
-pub fn item_json(item: &FoodItem) -> serde_json::Value {
+pub(super) fn item_json(item: &FoodItem) -> serde_json::Value {
     serde_json::json!({
         "name": item.name,
         "grams": (item.grams * 10.0).round() / 10.0,
         "kcal": item.nutrients.kcal.round(),
         "source": item.source.label(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meal_types_follow_the_time_of_day() {
+        let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
+        assert_eq!(meal_type_at(at(8)), MealType::Breakfast);
+        assert_eq!(meal_type_at(at(13)), MealType::Lunch);
+        assert_eq!(meal_type_at(at(19)), MealType::Dinner);
+        assert_eq!(meal_type_at(at(23)), MealType::Snack);
+    }
 }

@@ -1,16 +1,15 @@
-//! What a chat message asks for, decided by plain rules (the offline agent has no model).
+//! What a chat message asks for, decided by plain rules (the rule agent has no model).
 //!
-//! The offline `ChatModel` turns each message into an [`Intent`] and acts on it: log a meal,
-//! answer a totals question, set a goal, log a weight, undo, help. The rules are deterministic
-//! and conservative: when nothing fits, the answer is [`Intent::Unknown`] and the agent says
-//! what it can do, rather than guessing.
+//! The rule agent of the application turns each message into an [`Intent`] and acts on it: log
+//! a meal, answer a totals question, set a goal, log a weight, undo, help. The rules are
+//! deterministic and conservative: when nothing fits, the answer is [`Intent::Unknown`] and the
+//! agent says what it can do, rather than guessing.
 
 use chrono::NaiveTime;
 
 use crate::domain::MealType;
-
-use super::estimate::estimate_meal;
-use super::table::FoodTable;
+use crate::nutrition::estimate::estimate_meal;
+use crate::nutrition::table::FoodTable;
 
 /// A calendar day relative to the person's today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Photos of meals: the vision agents' consensus, saved as a food entry, in any agent.
 //!
-//! [`WithPhotos`] wraps the conversation's agent (offline or LLM): a photo goes to the vision
+//! [`WithPhotos`] wraps the conversation's agent (rules or LLM): a photo goes to the vision
 //! coordinator (every configured vision model at once, merged by the consensus actor), anything
 //! else to the wrapped agent. Without vision models the wrapped agent answers photos itself (it
 //! says photo analysis needs a vision model).
@@ -30,7 +30,8 @@ use health_actors::ports::Write;
 use health_actors::vision::{AgentReport, Photo, PhotoEstimate, VisionHandle};
 use uuid::Uuid;
 
-use super::offline::{entry_id_for, meal_type_at};
+use super::entries::{entry_id_for, meal_type_at};
+use super::reply::reply_with_entry_buttons;
 
 /// The newest corrected estimates a person's calibration is learned from.
 const CALIBRATION_ROWS: usize = 500;
@@ -146,7 +147,7 @@ impl WithPhotos {
             let _ = write!(text, "\nLeft out {agent}: its {reason}.");
         }
         text.push_str("\nWrong amount? Tell me, e.g. \"the rice was 100 g\".");
-        super::entries::reply_with_entry_buttons(ctx, text, entry_id).await
+        reply_with_entry_buttons(ctx, text, entry_id).await
     }
 }
 

@@ -1,0 +1,270 @@
+//! The LLM agent: a chat model with tools, run inside the person's conversation actor. This
+//! file is the loop (prompt, model calls, tool rounds, the reply); [`tools`] are the tools.
+//!
+//! Each text message becomes one request with a system prompt (the person's profile and goals,
+//! their local date and time, today's totals, the most relevant memories), the recent
+//! conversation, and tools. The model decides *what* was eaten and *how much*; the numbers come
+//! from the nutrition engine (built-in table, USDA); a model's own numbers are used only for a
+//! food no database knows, and are labelled "model estimate". Every effect is a write through the
+//! persistence actor, so "saved" is said only after the commit. Tool rounds are bounded.
+//!
+//! Commands, photos, locations and buttons go to the rule agent ([`super::rules`]), whose
+//! handling of them is deterministic. When the model cannot be reached (after retries and the
+//! fallback model), the person is told in one sentence and the rule agent handles the message:
+//! never silence, never a made-up number.
+
+mod tools;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use health_actors::conversation::{Agent, AgentError, TurnContext};
+use health_actors::domain::{Nutrients, Role as HistoryRole};
+use health_actors::inbound::{Inbound, InboundContent};
+use health_actors::memory::Embedder;
+use uuid::Uuid;
+
+use self::tools::Effects;
+use super::reply::reply_with_entry_buttons;
+use super::rules::RuleAgent;
+use crate::llm::model::{ChatModel, ChatRequest, ChatResponse, LlmError, Message, Role};
+use crate::nutrition::engine::NutritionEngine;
+
+/// Model calls per message: enough for "log, then summarise", small enough to bound cost.
+pub const MAX_TOOL_ROUNDS: usize = 6;
+/// Memories put in the system prompt.
+const PROMPT_MEMORIES: usize = 5;
+
+pub struct LlmAgent {
+    model: Arc<dyn ChatModel>,
+    fallback: Option<Arc<dyn ChatModel>>,
+    engine: Arc<NutritionEngine>,
+    /// `None` when semantic memory is off (`ENABLE_MEM0=false`).
+    embedder: Option<Arc<dyn Embedder>>,
+    /// Answers what is not a text message, and every message the model cannot.
+    rules: RuleAgent,
+}
+
+impl LlmAgent {
+    pub fn new(
+        model: Arc<dyn ChatModel>,
+        fallback: Option<Arc<dyn ChatModel>>,
+        engine: Arc<NutritionEngine>,
+        embedder: Option<Arc<dyn Embedder>>,
+    ) -> Self {
+        let rules = RuleAgent::new(engine.clone()).with_memory(embedder.clone());
+        Self {
+            model,
+            fallback,
+            engine,
+            embedder,
+            rules,
+        }
+    }
+
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        match self.model.complete(request).await {
+            Err(error) if error.is_overload() => match &self.fallback {
+                Some(fallback) => {
+                    tracing::warn!(%error, primary = self.model.model(), fallback = fallback.model(), "using the fallback model");
+                    fallback.complete(request).await
+                }
+                None => Err(error),
+            },
+            outcome => outcome,
+        }
+    }
+
+    async fn system_prompt(&self, ctx: &TurnContext<'_>, text: &str) -> Result<String, AgentError> {
+        let user = ctx.user();
+        let now = ctx.now();
+        let local = now.with_timezone(&user.tz());
+        let today = local.date_naive();
+        let entries = ctx.store().food_entries(user.id, today, today).await?;
+        let total = Nutrients::sum(entries.iter().map(|e| &e.total));
+        let mut prompt = String::from(
+            "You are a friendly, concise health coach in a chat. Log what the person eats with the log_food tool \
+             (name each food plainly and estimate grams; the database computes the numbers). Answer questions \
+             about their history from get_summary, never from memory. When they correct a logged meal \
+             (\"the rice was 100 g\", \"no rice\"), use correct_entry, never log_food again. Never invent a \
+             number: if you cannot estimate something, say so. Keep replies short; plain text, no markdown tables.\n\n",
+        );
+        let _ = writeln!(
+            prompt,
+            "Local time: {} ({}), {}.",
+            local.format("%Y-%m-%d %H:%M"),
+            user.timezone,
+            local.format("%A")
+        );
+        let _ = writeln!(
+            prompt,
+            "Profile: {}",
+            serde_json::to_string(&user.profile).unwrap_or_default()
+        );
+        let _ = writeln!(
+            prompt,
+            "Daily goals: {}",
+            serde_json::to_string(&user.goals).unwrap_or_default()
+        );
+        let _ = writeln!(
+            prompt,
+            "Today so far: {:.0} kcal, protein {:.0} g, carbs {:.0} g, fat {:.0} g in {} entries.",
+            total.kcal,
+            total.protein_g,
+            total.carbs_g,
+            total.fat_g,
+            entries.len()
+        );
+        if let Some(embedder) = &self.embedder {
+            let memories = self.relevant_memories(ctx, embedder.as_ref(), text).await;
+            if !memories.is_empty() {
+                prompt.push_str("What you remember about them:\n");
+                for (id, content) in memories {
+                    let _ = writeln!(prompt, "- {content} (memory id {id})");
+                }
+            }
+        }
+        Ok(prompt)
+    }
+
+    /// The memories most related to `text`; a failing embedder costs only the memories.
+    async fn relevant_memories(
+        &self,
+        ctx: &TurnContext<'_>,
+        embedder: &dyn Embedder,
+        text: &str,
+    ) -> Vec<(Uuid, String)> {
+        let vectors = match embedder.embed(&[text.to_owned()]).await {
+            Ok(vectors) => vectors,
+            Err(error) => {
+                tracing::warn!(%error, "no memories for this message: the embedder failed");
+                return Vec::new();
+            }
+        };
+        let Some(query) = vectors.first() else {
+            return Vec::new();
+        };
+        match ctx
+            .store()
+            .search_memories(ctx.user().id, embedder.name(), query, PROMPT_MEMORIES)
+            .await
+        {
+            Ok(found) => found
+                .into_iter()
+                .map(|m| (m.memory.id, m.memory.content))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "no memories for this message: the search failed");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn converse(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        text: &str,
+    ) -> Result<(), AgentError> {
+        ctx.typing().await;
+        let system = self.system_prompt(ctx, text).await?;
+        let mut messages: Vec<Message> = ctx
+            .history()
+            .iter()
+            .map(|message| Message::Text {
+                role: match message.role {
+                    HistoryRole::User => Role::User,
+                    HistoryRole::Assistant => Role::Assistant,
+                },
+                text: message.content.clone(),
+            })
+            .collect();
+        messages.push(Message::Text {
+            role: Role::User,
+            text: text.to_owned(),
+        });
+        let mut effects = Effects::default();
+        for _round in 0..MAX_TOOL_ROUNDS {
+            let request = ChatRequest {
+                system: system.clone(),
+                messages: messages.clone(),
+                tools: tools::specs(self.embedder.is_some()),
+                max_tokens: 1024,
+            };
+            let response = match self.complete(&request).await {
+                Ok(response) => response,
+                Err(error) => return self.unavailable(ctx, inbound, &error, &effects).await,
+            };
+            if response.tool_calls.is_empty() {
+                let text = response.text.unwrap_or_else(|| effects.summary_or("Done."));
+                match effects.entries.as_slice() {
+                    // One meal saved this turn: Undo / Edit under the reply.
+                    [entry_id] => {
+                        reply_with_entry_buttons(ctx, text, *entry_id).await?;
+                    }
+                    _ => {
+                        let _ = ctx.reply(text).await;
+                    }
+                }
+                return Ok(());
+            }
+            messages.push(Message::ToolCalls {
+                text: response.text.clone(),
+                calls: response.tool_calls.clone(),
+            });
+            for call in &response.tool_calls {
+                let result = tools::run(
+                    ctx,
+                    &self.engine,
+                    self.embedder.as_deref(),
+                    inbound,
+                    call,
+                    &mut effects,
+                )
+                .await?;
+                messages.push(Message::ToolResult {
+                    call_id: call.id.clone(),
+                    content: result.to_string(),
+                });
+            }
+        }
+        let _ = ctx
+            .reply(effects.summary_or("I couldn't finish that in a reasonable number of steps. Could you say it more simply?"))
+            .await;
+        Ok(())
+    }
+
+    /// The model is out of reach: say so in one sentence, then let the rule agent answer
+    /// (unless tools already saved something this turn, which is then reported instead).
+    async fn unavailable(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        error: &LlmError,
+        effects: &Effects,
+    ) -> Result<(), AgentError> {
+        tracing::warn!(%error, "the language model failed; the rule agent answers");
+        if !effects.saved.is_empty() {
+            let _ = ctx.reply(effects.summary_or("")).await;
+            return Ok(());
+        }
+        let _ = ctx
+            .reply(format!(
+                "{} I'll answer with my simpler built-in rules.",
+                error.for_person()
+            ))
+            .await;
+        self.rules.handle(ctx, inbound).await
+    }
+}
+
+#[async_trait]
+impl Agent for LlmAgent {
+    async fn handle(&self, ctx: &mut TurnContext<'_>, inbound: &Inbound) -> Result<(), AgentError> {
+        match &inbound.content {
+            InboundContent::Text(text) => self.converse(ctx, inbound, text).await,
+            _ => self.rules.handle(ctx, inbound).await,
+        }
+    }
+}
