@@ -155,7 +155,7 @@ impl MemoryData {
                     .find(|r| r.entry.id == *id && r.done_at.is_none())
                 {
                     record.done_at = Some(*at);
-                    record.outcome = Some(outcome.clone());
+                    record.outcome = Some(*outcome);
                     record.replies = replies.clone();
                 }
             }

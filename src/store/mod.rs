@@ -195,14 +195,9 @@ fn validate_write(write: &Write) -> Result<(), StoreError> {
             check_text(kind, "error", &letter.error)?;
             check_json(kind, "message", &letter.message)
         }
-        Write::InboxDone {
-            outcome, replies, ..
-        } => {
-            check_text(kind, "outcome", outcome)?;
-            replies
-                .iter()
-                .try_for_each(|reply| check_text(kind, "replies", reply))
-        }
+        Write::InboxDone { replies, .. } => replies
+            .iter()
+            .try_for_each(|reply| check_text(kind, "replies", reply)),
         Write::InboxStep { step, .. } => {
             if i32::try_from(*step).is_err() {
                 return Err(StoreError::Rejected(format!("{kind}: step is too large")));

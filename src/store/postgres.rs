@@ -29,7 +29,8 @@ use health_actors::domain::{
     VisionEstimate, WeightLog, XpEvent,
 };
 use health_actors::ports::{
-    ApiKey, CachedFood, InboxBacklog, InboxEntry, InboxRecord, Store, StoreError, Write,
+    ApiKey, CachedFood, InboxBacklog, InboxEntry, InboxOutcome, InboxRecord, Store, StoreError,
+    Write,
 };
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
@@ -1365,9 +1366,19 @@ fn inbox_from_row(row: &Row) -> Result<InboxRecord, StoreError> {
             attempts: count(attempts)?,
         },
         done_at: row.try_get(9).map_err(db_error)?,
-        outcome: row.try_get(10).map_err(db_error)?,
+        outcome: row
+            .try_get::<_, Option<String>>(10)
+            .map_err(db_error)?
+            .as_deref()
+            .map(inbox_outcome)
+            .transpose()?,
         replies: replies.map(|Json(replies)| replies).unwrap_or_default(),
     })
+}
+
+fn inbox_outcome(text: &str) -> Result<InboxOutcome, StoreError> {
+    InboxOutcome::parse(text)
+        .ok_or_else(|| StoreError::Other(format!("unknown stored inbox outcome {text:?}")))
 }
 
 fn small(value: u32) -> Result<i32, StoreError> {

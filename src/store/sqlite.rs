@@ -22,7 +22,8 @@ use health_actors::domain::{
     Role, ScoredMemory, Streak, User, UserId, VisionEstimate, WeightLog, XpEvent,
 };
 use health_actors::ports::{
-    ApiKey, CachedFood, InboxBacklog, InboxEntry, InboxRecord, Store, StoreError, Write,
+    ApiKey, CachedFood, InboxBacklog, InboxEntry, InboxOutcome, InboxRecord, Store, StoreError,
+    Write,
 };
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
@@ -1167,7 +1168,7 @@ fn apply_one(
             params![
                 id.to_string(),
                 micros(*at),
-                outcome,
+                outcome.as_str(),
                 to_json(&serde_json::json!(replies))?
             ],
         ),
@@ -1226,7 +1227,15 @@ impl InboxRow {
                 attempts: count(self.attempts)?,
             },
             done_at: self.done_at.map(time).transpose()?,
-            outcome: self.outcome,
+            outcome: self
+                .outcome
+                .as_deref()
+                .map(|text| {
+                    InboxOutcome::parse(text).ok_or_else(|| {
+                        StoreError::Other(format!("unknown stored inbox outcome {text:?}"))
+                    })
+                })
+                .transpose()?,
             replies: self
                 .replies
                 .as_deref()

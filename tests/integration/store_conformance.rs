@@ -16,7 +16,7 @@ use health_actors::domain::{
     Nutrients, NutritionSource, Profile, Reminder, ReminderSchedule, Role, Sex, Streak, User,
     UserId, VisionEstimate, WeightLog, XpEvent,
 };
-use health_actors::ports::{InboxEntry, Store, StoreError, Write};
+use health_actors::ports::{InboxEntry, InboxOutcome, Store, StoreError, Write};
 use health_agent::store::{self, MigrationReport, StoreConfig};
 use uuid::Uuid;
 
@@ -483,13 +483,13 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
         &[
             Write::InboxDone {
                 id: one,
-                outcome: "answered".into(),
+                outcome: InboxOutcome::Answered,
                 replies: vec!["Logged 2 eggs: 143 kcal.".into(), "«ok» 🍳".into()],
                 at: done_at,
             },
             Write::InboxDone {
                 id: one,
-                outcome: "failed".into(),
+                outcome: InboxOutcome::Failed,
                 replies: Vec::new(),
                 at: done_at + Duration::hours(1),
             },
@@ -514,7 +514,7 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
             .attempts,
         1
     );
-    assert_eq!(record.outcome.as_deref(), Some("answered"));
+    assert_eq!(record.outcome, Some(InboxOutcome::Answered));
     assert_eq!(record.replies, ["Logged 2 eggs: 143 kcal.", "«ok» 🍳"]);
     let ids: Vec<u128> = store
         .inbox_pending("telegram", 10)
