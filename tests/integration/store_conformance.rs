@@ -1779,6 +1779,113 @@ async fn store_initdb_scripts_then_first_start_plain_postgres() {
     initdb_scripts_then_first_start(Backend::PlainPostgres).await;
 }
 
+/// A database migrated by the earlier code, whose ledger was written by hand in each store (every
+/// file run, then recorded in `schema_migrations` by version and name): the binary opens it
+/// without applying anything again and without adding a row to the ledger.
+async fn a_database_migrated_by_the_earlier_ledger_is_not_migrated_again(backend: Backend) {
+    let Some((config, target)) = fresh_target(backend).await else {
+        return;
+    };
+    let files = migration_files(backend);
+    let version = |name: &str| -> i32 { name[..4].parse().expect("a numbered file") };
+    match &config {
+        StoreConfig::Embedded { path } => {
+            std::fs::create_dir_all(path.parent().expect("a folder")).expect("the folder");
+            let connection = rusqlite::Connection::open(path).expect("open");
+            connection
+                .execute_batch(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, \
+                     name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+                )
+                .expect("the earlier ledger");
+            for (name, script) in &files {
+                connection.execute_batch(script).expect("the migration");
+                connection
+                    .execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) \
+                         VALUES (?1, ?2, ?3)",
+                        rusqlite::params![version(name), name, Utc::now().timestamp_micros()],
+                    )
+                    .expect("recorded");
+            }
+        }
+        StoreConfig::Postgres { url, .. } => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            let connection = tokio::spawn(connection);
+            client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, \
+                     name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                )
+                .await
+                .expect("the earlier ledger");
+            for (name, script) in &files {
+                client.batch_execute(script).await.expect("the migration");
+                client
+                    .execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        &[&version(name), name],
+                    )
+                    .await
+                    .expect("recorded");
+            }
+            drop(client);
+            let _ = connection.await;
+        }
+    }
+    let (store, report) = store::open(&config)
+        .await
+        .expect("the start after the upgrade");
+    assert!(
+        report.applied.is_empty(),
+        "nothing is applied again: {report:?}"
+    );
+    let (again, report) = store::open(&config).await.expect("a second start");
+    assert!(report.applied.is_empty(), "{report:?}");
+    let ledger_rows = match &config {
+        StoreConfig::Embedded { path } => rusqlite::Connection::open(path)
+            .expect("open")
+            .query_row("SELECT count(*) FROM schema_migrations", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .expect("the ledger"),
+        StoreConfig::Postgres { url, .. } => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            let connection = tokio::spawn(connection);
+            let rows: i64 = client
+                .query_one("SELECT count(*) FROM schema_migrations", &[])
+                .await
+                .expect("the ledger")
+                .get(0);
+            drop(client);
+            let _ = connection.await;
+            rows
+        }
+    };
+    assert_eq!(ledger_rows, i64::try_from(files.len()).expect("a count"));
+    drop((store, again));
+    target.remove().await;
+}
+
+#[tokio::test]
+async fn store_a_database_migrated_by_the_earlier_ledger_is_not_migrated_again_embedded() {
+    a_database_migrated_by_the_earlier_ledger_is_not_migrated_again(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn store_a_database_migrated_by_the_earlier_ledger_is_not_migrated_again_pgvector() {
+    a_database_migrated_by_the_earlier_ledger_is_not_migrated_again(Backend::Pgvector).await;
+}
+
+#[tokio::test]
+async fn store_a_database_migrated_by_the_earlier_ledger_is_not_migrated_again_plain_postgres() {
+    a_database_migrated_by_the_earlier_ledger_is_not_migrated_again(Backend::PlainPostgres).await;
+}
+
 /// A process killed while the COMMIT of one of its steps was on the wire: the server still
 /// holds that transaction when the next process starts the entry again. The step count the
 /// restart reads must be the one that transaction leaves, or a replay would apply it twice.
