@@ -33,7 +33,7 @@ use crate::conversation::{ConversationsHandle, SubmitError, APOLOGY};
 use crate::domain::DeadLetter;
 use crate::inbound::{Durable, Inbound};
 use crate::metrics as names;
-use crate::ports::{InboxEntry, InboxRecord, Outbox, Store, StoreError, Write};
+use crate::ports::{InboxEntry, InboxOutcome, InboxRecord, Outbox, Store, StoreError, Write};
 
 /// Messages from Telegram (polling and webhook).
 pub const SOURCE_TELEGRAM: &str = "telegram";
@@ -250,7 +250,7 @@ impl Inbox {
                 Write::InsertDeadLetter(letter),
                 Write::InboxDone {
                     id: entry.id,
-                    outcome: "failed".into(),
+                    outcome: InboxOutcome::Failed,
                     replies: vec![APOLOGY.to_owned()],
                     at: now,
                 },
@@ -441,7 +441,7 @@ mod tests {
         second.shutdown(WAIT).await;
         assert_eq!(weights(&store), 1);
         let record = store.with_data(|data| data.inbox[0].clone());
-        assert_eq!(record.outcome.as_deref(), Some("answered"));
+        assert_eq!(record.outcome, Some(InboxOutcome::Answered));
         assert_eq!(record.replies, ["Logged 70.5 kg."]);
     }
 
@@ -529,9 +529,25 @@ mod tests {
         assert_eq!(weights(&store), 0);
         let (record, letters) =
             store.with_data(|data| (data.inbox[0].clone(), data.dead_letters.len()));
-        assert_eq!(record.outcome.as_deref(), Some("failed"));
+        assert_eq!(record.outcome, Some(InboxOutcome::Failed));
         assert_eq!(letters, 1);
         assert_eq!(outbox.texts_to(ChatId(PERSON.0)), [APOLOGY]);
+    }
+
+    /// The names the stores write are the ones deployed databases already hold.
+    #[test]
+    fn outcomes_are_stored_by_their_names() {
+        let named = [
+            (InboxOutcome::Answered, "answered"),
+            (InboxOutcome::Failed, "failed"),
+            (InboxOutcome::Busy, "busy"),
+            (InboxOutcome::Unavailable, "unavailable"),
+        ];
+        for (outcome, name) in named {
+            assert_eq!(outcome.as_str(), name);
+            assert_eq!(InboxOutcome::parse(name), Some(outcome));
+        }
+        assert_eq!(InboxOutcome::parse("shutting_down"), None);
     }
 
     #[tokio::test]
@@ -545,7 +561,7 @@ mod tests {
         store
             .apply(&[Write::InboxDone {
                 id: Uuid::from_u128(5),
-                outcome: "answered".into(),
+                outcome: InboxOutcome::Answered,
                 replies: Vec::new(),
                 at: long_ago,
             }])

@@ -71,11 +71,11 @@ pub enum Write {
         id: Uuid,
         step: u32,
     },
-    /// The inbox entry `id` is handled (`outcome`: "answered", "failed", "unavailable") with
-    /// what was said to the person; a done entry is never replayed.
+    /// The inbox entry `id` is handled (how: [`InboxOutcome`]) with what was said to the
+    /// person; a done entry is never replayed.
     InboxDone {
         id: Uuid,
-        outcome: String,
+        outcome: InboxOutcome,
         replies: Vec<String>,
         at: DateTime<Utc>,
     },
@@ -344,8 +344,44 @@ pub struct InboxEntry {
 pub struct InboxRecord {
     pub entry: InboxEntry,
     pub done_at: Option<DateTime<Utc>>,
-    pub outcome: Option<String>,
+    pub outcome: Option<InboxOutcome>,
     pub replies: Vec<String>,
+}
+
+/// How an inbox entry ended. Stored as [`InboxOutcome::as_str`] in the inbox's `outcome` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InboxOutcome {
+    /// Its turn ran and its replies were sent.
+    Answered,
+    /// Its turn failed (or it was replayed too often); a dead letter keeps it.
+    Failed,
+    /// The person's conversation was too busy to take it; they were told.
+    Busy,
+    /// The service could not take it (the store or the conversations were down); they were told.
+    Unavailable,
+}
+
+impl InboxOutcome {
+    /// The stored name: "answered", "failed", "busy", "unavailable".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Failed => "failed",
+            Self::Busy => "busy",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The outcome a stored name stands for; None for any other text.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "answered" => Some(Self::Answered),
+            "failed" => Some(Self::Failed),
+            "busy" => Some(Self::Busy),
+            "unavailable" => Some(Self::Unavailable),
+            _ => None,
+        }
+    }
 }
 
 /// What waits in the inbox.

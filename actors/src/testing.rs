@@ -17,8 +17,8 @@ use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use crate::domain::{
-    Achievement, ConversationMessage, DeadLetter, FoodEntry, Memory, Reminder, ScoredMemory,
-    Streak, User, UserId, VisionEstimate, WeightLog, XpEvent,
+    Achievement, ConversationMessage, DeadLetter, FoodEntry, Goals, Memory, Profile, Reminder,
+    ScoredMemory, Streak, User, UserId, VisionEstimate, WeightLog, XpEvent,
 };
 use crate::domain::{ChatId, MessageId};
 use crate::ports::{
@@ -60,7 +60,8 @@ impl MemoryData {
         match write {
             Write::UpsertUser(user) => {
                 let entry = self.users.entry(user.id).or_insert_with(|| user.clone());
-                let created_at = entry.created_at;
+                // created_at keeps the earliest known, as in the real stores.
+                let created_at = entry.created_at.min(user.created_at);
                 *entry = User {
                     created_at,
                     ..user.clone()
@@ -72,8 +73,16 @@ impl MemoryData {
                     .or_insert_with(|| entry.clone());
             }
             Write::UpdateFoodEntry(entry) => {
-                if let Some(existing) = self.food_entries.get_mut(&entry.id) {
-                    *existing = entry.clone();
+                if let Some(existing) = self
+                    .food_entries
+                    .get_mut(&entry.id)
+                    .filter(|existing| existing.user_id == entry.user_id)
+                {
+                    // Only its owner's update applies; a correction never moves created_at, as in the real stores.
+                    *existing = FoodEntry {
+                        created_at: existing.created_at,
+                        ..entry.clone()
+                    };
                 }
             }
             Write::DeleteFoodEntry { user_id, id } => {
@@ -155,11 +164,96 @@ impl MemoryData {
                     .find(|r| r.entry.id == *id && r.done_at.is_none())
                 {
                     record.done_at = Some(*at);
-                    record.outcome = Some(outcome.clone());
+                    record.outcome = Some(*outcome);
                     record.replies = replies.clone();
                 }
             }
         }
+    }
+}
+
+/// Why the real stores would refuse `write` (their checks before writing and their schema's
+/// constraints), so that the fake refuses the same batches: text with NUL characters, numbers
+/// that are not finite, embeddings that are empty, too long or not finite, weights out of
+/// range, counts beyond the schema's integers.
+fn refusal(write: &Write) -> Option<String> {
+    let kind = write.kind();
+    let nul = |text: &str| text.contains('\0');
+    let finite = |values: &[f64]| values.iter().all(|value| value.is_finite());
+    let refused = match write {
+        Write::UpsertUser(user) => {
+            let profile = &user.profile;
+            let goals = &user.goals;
+            [&profile.display_name, &profile.language]
+                .into_iter()
+                .flatten()
+                .any(|text| nul(text))
+                || nul(&user.timezone)
+                || !finite(&[profile.height_cm, profile.weight_kg].map(|v| v.unwrap_or(0.0)))
+                || !finite(
+                    &[goals.kcal, goals.protein_g, goals.carbs_g, goals.fat_g]
+                        .map(|v| v.unwrap_or(0.0)),
+                )
+        }
+        Write::InsertFoodEntry(entry) | Write::UpdateFoodEntry(entry) => {
+            let totals =
+                |n: &crate::domain::Nutrients| [n.kcal, n.protein_g, n.carbs_g, n.fat_g, n.fiber_g];
+            nul(&entry.description)
+                || entry.photo_path.as_deref().is_some_and(nul)
+                || !finite(&totals(&entry.total))
+                || entry.items.iter().any(|item| {
+                    nul(&item.input)
+                        || nul(&item.name)
+                        || !finite(&[item.grams, item.confidence])
+                        || !finite(&totals(&item.nutrients))
+                })
+        }
+        Write::AppendMessage(message) => nul(&message.content),
+        Write::InsertMemory(memory) => {
+            nul(&memory.content)
+                || nul(&memory.embedder)
+                || memory.embedding.is_empty()
+                || memory.embedding.len() > 16_000
+                || memory.embedding.iter().any(|value| !value.is_finite())
+        }
+        Write::InsertWeight(weight) => !(weight.kg > 0.0 && weight.kg < 1000.0),
+        Write::UpsertReminder(reminder) => nul(&reminder.text),
+        Write::InsertXp(event) => nul(&event.reason),
+        Write::UpsertStreak(streak) => {
+            nul(&streak.domain)
+                || [streak.current, streak.best, streak.freezes_left]
+                    .into_iter()
+                    .any(|count| i32::try_from(count).is_err())
+        }
+        Write::InsertAchievement(achievement) => nul(&achievement.code),
+        Write::InsertDeadLetter(letter) => nul(&letter.error) || nul(&letter.message.to_string()),
+        Write::InboxDone { replies, .. } => replies.iter().any(|reply| nul(reply)),
+        Write::InboxStep { step, .. } => i32::try_from(*step).is_err(),
+        Write::DeleteFoodEntry { .. }
+        | Write::DeleteMemory { .. }
+        | Write::DeleteReminder { .. } => false,
+    };
+    refused.then(|| format!("the test store refuses {kind}, as the real stores do"))
+}
+
+/// The person a write needs a users row for (deletes, dead letters and the inbox need none).
+fn person_written(write: &Write) -> Option<UserId> {
+    match write {
+        Write::UpsertUser(user) => Some(user.id),
+        Write::InsertFoodEntry(entry) | Write::UpdateFoodEntry(entry) => Some(entry.user_id),
+        Write::AppendMessage(message) => Some(message.user_id),
+        Write::InsertMemory(memory) => Some(memory.user_id),
+        Write::InsertWeight(weight) => Some(weight.user_id),
+        Write::UpsertReminder(reminder) => Some(reminder.user_id),
+        Write::InsertXp(event) => Some(event.user_id),
+        Write::UpsertStreak(streak) => Some(streak.user_id),
+        Write::InsertAchievement(achievement) => Some(achievement.user_id),
+        Write::DeleteFoodEntry { .. }
+        | Write::DeleteMemory { .. }
+        | Write::DeleteReminder { .. }
+        | Write::InsertDeadLetter(_)
+        | Write::InboxStep { .. }
+        | Write::InboxDone { .. } => None,
     }
 }
 
@@ -279,8 +373,23 @@ impl Store for MemoryStore {
                 )));
             }
         }
+        if let Some(reason) = batch.iter().find_map(refusal) {
+            return Err(StoreError::Rejected(reason));
+        }
         {
             let mut data = lock(&self.data);
+            let now = Utc::now();
+            // Every person a row is written for has a users row, as in the real stores.
+            for user_id in batch.iter().filter_map(person_written) {
+                data.users.entry(user_id).or_insert_with(|| User {
+                    id: user_id,
+                    profile: Profile::default(),
+                    goals: Goals::default(),
+                    timezone: "UTC".to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                });
+            }
             for write in batch {
                 data.apply_one(write);
             }
@@ -310,6 +419,7 @@ impl Store for MemoryStore {
         data.achievements.retain(|(user, _), _| *user != id);
         data.vision_estimates.retain(|_, v| v.user_id != id);
         data.inbox.retain(|r| r.entry.user_id != id);
+        data.dead_letters.retain(|_, letter| letter.user_id != id);
         Ok(existed)
     }
 
@@ -354,12 +464,10 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<Vec<ConversationMessage>, StoreError> {
         let data = lock(&self.data);
-        let messages = data
-            .messages
-            .get(&user)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        Ok(messages[messages.len().saturating_sub(limit)..].to_vec())
+        let mut messages = data.messages.get(&user).cloned().unwrap_or_default();
+        // By time, insertion order breaking ties (a stable sort), as in the real stores.
+        messages.sort_by_key(|m| m.created_at);
+        Ok(messages.split_off(messages.len().saturating_sub(limit)))
     }
 
     async fn memories(&self, user: UserId) -> Result<Vec<Memory>, StoreError> {
@@ -381,11 +489,26 @@ impl Store for MemoryStore {
         query: &[f32],
         limit: usize,
     ) -> Result<Vec<ScoredMemory>, StoreError> {
+        if query.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        if query.iter().any(|value| !value.is_finite()) {
+            return Err(StoreError::Rejected(
+                "the query vector holds a value that is not finite".into(),
+            ));
+        }
         let data = lock(&self.data);
-        let mut scored: Vec<ScoredMemory> = data
+        let mut candidates: Vec<&Memory> = data
             .memories
             .values()
-            .filter(|m| m.user_id == user && m.embedder == embedder)
+            .filter(|m| {
+                m.user_id == user && m.embedder == embedder && m.embedding.len() == query.len()
+            })
+            .collect();
+        // Oldest first before ranking, so equal scores keep the real stores' order.
+        candidates.sort_by_key(|m| (m.created_at, m.id));
+        let mut scored: Vec<ScoredMemory> = candidates
+            .into_iter()
             .map(|m| ScoredMemory {
                 memory: m.clone(),
                 similarity: crate::memory::cosine(&m.embedding, query),
@@ -499,6 +622,16 @@ impl Store for MemoryStore {
     }
 
     async fn cache_food(&self, entry: CachedFood) -> Result<(), StoreError> {
+        let food_text = entry.food.as_ref().map(serde_json::Value::to_string);
+        if [Some(&entry.source), Some(&entry.query), food_text.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|text| text.contains('\0'))
+        {
+            return Err(StoreError::Rejected(
+                "cache_food: text contains a NUL character".into(),
+            ));
+        }
         let key = (entry.source.clone(), entry.query.clone());
         lock(&self.data).food_cache.insert(key, entry);
         Ok(())

@@ -2,9 +2,11 @@
 //!
 //! The product must behave the same on the embedded default (SQLite in a temp dir), on
 //! PostgreSQL with pgvector (`TEST_DATABASE_URL`, e.g. the 55432 server) and on plain PostgreSQL
-//! (`TEST_PLAIN_DATABASE_URL`, e.g. Debian's 5432). Each behaviour below is one `async fn` taking
-//! a freshly migrated store; the `conformance!` macro turns it into one test per backend
-//! (`store_conformance::{embedded,pgvector,plain_postgres}::<behaviour>`). PostgreSQL tests get a
+//! (`TEST_PLAIN_DATABASE_URL`, e.g. Debian's 5432), and the core's tests rely on the in-memory
+//! fake (`health_actors::testing::MemoryStore`) behaving as they do. Each behaviour below is one
+//! `async fn` taking a freshly migrated store; the `conformance!` macro turns it into one test per
+//! backend (`store_conformance::{embedded,pgvector,plain_postgres,memory}::<behaviour>`; the
+//! behaviours of a database's schema run on the three databases only). PostgreSQL tests get a
 //! database of their own and drop it; without the URL they skip, unless `REQUIRE_POSTGRES=1`.
 
 use std::path::PathBuf;
@@ -16,7 +18,7 @@ use health_actors::domain::{
     Nutrients, NutritionSource, Profile, Reminder, ReminderSchedule, Role, Sex, Streak, User,
     UserId, VisionEstimate, WeightLog, XpEvent,
 };
-use health_actors::ports::{InboxEntry, Store, StoreError, Write};
+use health_actors::ports::{InboxEntry, InboxOutcome, Store, StoreError, Write};
 use health_agent::store::{self, MigrationReport, StoreConfig};
 use uuid::Uuid;
 
@@ -27,6 +29,8 @@ enum Backend {
     Embedded,
     Pgvector,
     PlainPostgres,
+    /// The core's in-memory fake: no schema, nothing to migrate.
+    Memory,
 }
 
 /// What a behaviour gets: a migrated store and how it was opened.
@@ -35,7 +39,8 @@ struct Ctx {
     backend: Backend,
     store: Arc<dyn Store>,
     report: MigrationReport,
-    config: StoreConfig,
+    /// How to open the store again; None for the in-memory fake.
+    config: Option<StoreConfig>,
 }
 
 /// Where a test's data lives, removed when the test ends.
@@ -61,6 +66,7 @@ fn migration_files(backend: Backend) -> Vec<(String, String)> {
     let folder = match backend {
         Backend::Embedded => "sql/sqlite",
         Backend::Pgvector | Backend::PlainPostgres => "sql/migrations",
+        Backend::Memory => panic!("the in-memory store has no migrations"),
     };
     let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut files: Vec<(String, String)> = std::fs::read_dir(&folder)
@@ -100,6 +106,7 @@ async fn fresh_target(backend: Backend) -> Option<(StoreConfig, Target)> {
         }
         Backend::Pgvector => "TEST_DATABASE_URL",
         Backend::PlainPostgres => "TEST_PLAIN_DATABASE_URL",
+        Backend::Memory => panic!("the in-memory store needs no place"),
     };
     let url = database_url(variable)?;
     let database = TestDatabase::create(&url)
@@ -128,36 +135,74 @@ where
         backend,
         store,
         report,
-        config,
+        config: Some(config),
     })
     .await;
     target.remove().await;
 }
 
+/// Runs one behaviour against a fresh in-memory fake store.
+async fn run_in_memory<F, Fut>(behaviour: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let store = Arc::new(health_actors::testing::MemoryStore::new());
+    let report = MigrationReport {
+        applied: Vec::new(),
+        backend: store.backend(),
+    };
+    behaviour(Ctx {
+        backend: Backend::Memory,
+        store,
+        report,
+        config: None,
+    })
+    .await;
+}
+
 macro_rules! conformance {
-    ($($behaviour:ident),* $(,)?) => {
+    (
+        databases: [$($schema:ident),* $(,)?],
+        every_store: [$($behaviour:ident),* $(,)?] $(,)?
+    ) => {
         mod embedded {
+            $( #[tokio::test] async fn $schema() {
+                super::run(super::Backend::Embedded, super::$schema).await
+            } )*
             $( #[tokio::test] async fn $behaviour() {
                 super::run(super::Backend::Embedded, super::$behaviour).await
             } )*
         }
         mod pgvector {
+            $( #[tokio::test] async fn $schema() {
+                super::run(super::Backend::Pgvector, super::$schema).await
+            } )*
             $( #[tokio::test] async fn $behaviour() {
                 super::run(super::Backend::Pgvector, super::$behaviour).await
             } )*
         }
         mod plain_postgres {
+            $( #[tokio::test] async fn $schema() {
+                super::run(super::Backend::PlainPostgres, super::$schema).await
+            } )*
             $( #[tokio::test] async fn $behaviour() {
                 super::run(super::Backend::PlainPostgres, super::$behaviour).await
+            } )*
+        }
+        mod memory {
+            $( #[tokio::test] async fn $behaviour() {
+                super::run_in_memory(super::$behaviour).await
             } )*
         }
     };
 }
 
 conformance!(
+    // About a database's schema: migrations and the vector mode found in it.
+    databases: [migrations_apply_once, the_vector_mode_is_detected],
+    every_store: [
     the_inbox_keeps_accepts_once_steps_ends_and_prunes,
-    migrations_apply_once,
-    the_vector_mode_is_detected,
     ping_answers,
     users_round_trip_and_update,
     deleting_a_person_deletes_everything_about_them,
@@ -177,6 +222,7 @@ conformance!(
     a_full_batch_of_mixed_writes,
     food_answers_are_cached_and_replaced,
     vision_estimates_are_kept_corrected_and_deleted_with_the_person,
+    ],
 );
 
 // ------------------------------------------------------------------------------------------
@@ -483,13 +529,13 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
         &[
             Write::InboxDone {
                 id: one,
-                outcome: "answered".into(),
+                outcome: InboxOutcome::Answered,
                 replies: vec!["Logged 2 eggs: 143 kcal.".into(), "«ok» 🍳".into()],
                 at: done_at,
             },
             Write::InboxDone {
                 id: one,
-                outcome: "failed".into(),
+                outcome: InboxOutcome::Failed,
                 replies: Vec::new(),
                 at: done_at + Duration::hours(1),
             },
@@ -514,7 +560,7 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
             .attempts,
         1
     );
-    assert_eq!(record.outcome.as_deref(), Some("answered"));
+    assert_eq!(record.outcome, Some(InboxOutcome::Answered));
     assert_eq!(record.replies, ["Logged 2 eggs: 143 kcal.", "«ok» 🍳"]);
     let ids: Vec<u128> = store
         .inbox_pending("telegram", 10)
@@ -558,14 +604,15 @@ async fn migrations_apply_once(ctx: Ctx) {
         ctx.report.applied, expected,
         "the first start applies every migration"
     );
-    let second = store::migrate(&ctx.config).await.expect("a second start");
+    let config = ctx.config.as_ref().expect("a database");
+    let second = store::migrate(config).await.expect("a second start");
     assert!(
         second.applied.is_empty(),
         "a second start applies nothing: {second:?}"
     );
     assert_eq!(second.backend, ctx.report.backend);
     // Two more starts at once on the migrated schema: both succeed, neither applies anything.
-    let (a, b) = tokio::join!(store::migrate(&ctx.config), store::migrate(&ctx.config));
+    let (a, b) = tokio::join!(store::migrate(config), store::migrate(config));
     assert!(a.expect("concurrent start").applied.is_empty());
     assert!(b.expect("concurrent start").applied.is_empty());
 }
@@ -624,6 +671,7 @@ async fn the_vector_mode_is_detected(ctx: Ctx) {
         Backend::Embedded => "sqlite",
         Backend::Pgvector => "postgres+pgvector",
         Backend::PlainPostgres => "postgres",
+        Backend::Memory => "memory",
     };
     assert_eq!(ctx.report.backend, expected);
     assert_eq!(ctx.store.backend(), expected);
@@ -742,12 +790,6 @@ fn vision_estimate(user: i64, entry: u128, item: &str, agent: &str, grams: f64) 
 
 async fn vision_estimates_are_kept_corrected_and_deleted_with_the_person(ctx: Ctx) {
     vision_estimates_behaviour(ctx.store.as_ref()).await;
-}
-
-/// The same behaviour on the in-memory fake the core's tests use.
-#[tokio::test]
-async fn store_vision_estimates_in_memory() {
-    vision_estimates_behaviour(&health_actors::testing::MemoryStore::new()).await;
 }
 
 async fn vision_estimates_behaviour(s: &dyn Store) {
@@ -1777,6 +1819,113 @@ async fn store_initdb_scripts_then_first_start_pgvector() {
 #[tokio::test]
 async fn store_initdb_scripts_then_first_start_plain_postgres() {
     initdb_scripts_then_first_start(Backend::PlainPostgres).await;
+}
+
+/// A database migrated by the earlier code, whose ledger was written by hand in each store (every
+/// file run, then recorded in `schema_migrations` by version and name): the binary opens it
+/// without applying anything again and without adding a row to the ledger.
+async fn a_database_migrated_by_the_earlier_ledger_is_not_migrated_again(backend: Backend) {
+    let Some((config, target)) = fresh_target(backend).await else {
+        return;
+    };
+    let files = migration_files(backend);
+    let version = |name: &str| -> i32 { name[..4].parse().expect("a numbered file") };
+    match &config {
+        StoreConfig::Embedded { path } => {
+            std::fs::create_dir_all(path.parent().expect("a folder")).expect("the folder");
+            let connection = rusqlite::Connection::open(path).expect("open");
+            connection
+                .execute_batch(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, \
+                     name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+                )
+                .expect("the earlier ledger");
+            for (name, script) in &files {
+                connection.execute_batch(script).expect("the migration");
+                connection
+                    .execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) \
+                         VALUES (?1, ?2, ?3)",
+                        rusqlite::params![version(name), name, Utc::now().timestamp_micros()],
+                    )
+                    .expect("recorded");
+            }
+        }
+        StoreConfig::Postgres { url, .. } => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            let connection = tokio::spawn(connection);
+            client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, \
+                     name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                )
+                .await
+                .expect("the earlier ledger");
+            for (name, script) in &files {
+                client.batch_execute(script).await.expect("the migration");
+                client
+                    .execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        &[&version(name), name],
+                    )
+                    .await
+                    .expect("recorded");
+            }
+            drop(client);
+            let _ = connection.await;
+        }
+    }
+    let (store, report) = store::open(&config)
+        .await
+        .expect("the start after the upgrade");
+    assert!(
+        report.applied.is_empty(),
+        "nothing is applied again: {report:?}"
+    );
+    let (again, report) = store::open(&config).await.expect("a second start");
+    assert!(report.applied.is_empty(), "{report:?}");
+    let ledger_rows = match &config {
+        StoreConfig::Embedded { path } => rusqlite::Connection::open(path)
+            .expect("open")
+            .query_row("SELECT count(*) FROM schema_migrations", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .expect("the ledger"),
+        StoreConfig::Postgres { url, .. } => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            let connection = tokio::spawn(connection);
+            let rows: i64 = client
+                .query_one("SELECT count(*) FROM schema_migrations", &[])
+                .await
+                .expect("the ledger")
+                .get(0);
+            drop(client);
+            let _ = connection.await;
+            rows
+        }
+    };
+    assert_eq!(ledger_rows, i64::try_from(files.len()).expect("a count"));
+    drop((store, again));
+    target.remove().await;
+}
+
+#[tokio::test]
+async fn store_a_database_migrated_by_the_earlier_ledger_is_not_migrated_again_embedded() {
+    a_database_migrated_by_the_earlier_ledger_is_not_migrated_again(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn store_a_database_migrated_by_the_earlier_ledger_is_not_migrated_again_pgvector() {
+    a_database_migrated_by_the_earlier_ledger_is_not_migrated_again(Backend::Pgvector).await;
+}
+
+#[tokio::test]
+async fn store_a_database_migrated_by_the_earlier_ledger_is_not_migrated_again_plain_postgres() {
+    a_database_migrated_by_the_earlier_ledger_is_not_migrated_again(Backend::PlainPostgres).await;
 }
 
 /// A process killed while the COMMIT of one of its steps was on the wire: the server still

@@ -26,7 +26,7 @@ use crate::domain::{ConversationMessage, Role, User, UserId};
 use crate::inbound::Inbound;
 use crate::metrics as names;
 use crate::persistence::PersistError;
-use crate::ports::Write;
+use crate::ports::{InboxOutcome, Write};
 
 pub enum ConversationMsg {
     /// Messages wait in the mailbox: handle the next one (and wake yourself for the rest).
@@ -252,7 +252,7 @@ async fn mark_done_without_history(shared: &Shared, inbound: &Inbound) {
     }
     let done = Write::InboxDone {
         id: inbound.id,
-        outcome: "answered".into(),
+        outcome: InboxOutcome::Answered,
         replies: Vec::new(),
         at: shared.clock.now(),
     };
@@ -282,7 +282,7 @@ async fn record_history(
     let now = shared.clock.now();
     let done = inbound.durable.map(|_| Write::InboxDone {
         id: inbound.id,
-        outcome: "answered".into(),
+        outcome: InboxOutcome::Answered,
         replies: replies.clone(),
         at: now,
     });

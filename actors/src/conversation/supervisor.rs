@@ -44,7 +44,7 @@ use crate::domain::{DeadLetter, UserId};
 use crate::inbound::Inbound;
 use crate::metrics as names;
 use crate::persistence::PersistenceHandle;
-use crate::ports::{Clock, Outbox, Store, Write};
+use crate::ports::{Clock, InboxOutcome, Outbox, Store, Write};
 
 pub enum SupervisorMsg {
     /// A message from a person, to hand to their actor.
@@ -487,7 +487,11 @@ fn reject(
         (Some(_), TurnOutcome::ShuttingDown) => return,
         (Some(_), _) => Some(Write::InboxDone {
             id: inbound.id,
-            outcome: reason.to_owned(),
+            outcome: match outcome {
+                TurnOutcome::Busy => InboxOutcome::Busy,
+                TurnOutcome::Unavailable => InboxOutcome::Unavailable,
+                _ => InboxOutcome::Failed,
+            },
             replies: vec![notice.to_owned()],
             at: state.shared.clock.now(),
         }),
@@ -635,7 +639,7 @@ fn record_failure(
             // Done as failed, with the dead letter: a message that fails is not replayed.
             writes.push(Write::InboxDone {
                 id: inbound.id,
-                outcome: "failed".into(),
+                outcome: InboxOutcome::Failed,
                 replies: vec![notice.to_owned()],
                 at: failed_at,
             });
