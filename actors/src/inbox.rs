@@ -382,6 +382,7 @@ mod tests {
             agent: Arc::new(WeighingAgent),
             clock: Arc::new(SystemClock),
             settings: RootSettings::default(),
+            vision: crate::vision::VisionArgs::default(),
         })
         .await
         .expect("the tree starts");

@@ -803,6 +803,7 @@ mod tests {
             agent: agent.clone(),
             clock: Arc::new(SystemClock),
             settings,
+            vision: crate::vision::VisionArgs::default(),
         })
         .await
         .expect("the tree starts");
@@ -1102,6 +1103,7 @@ mod tests {
             agent: agent.clone(),
             clock: Arc::new(SystemClock),
             settings: RootSettings::default(),
+            vision: crate::vision::VisionArgs::default(),
         })
         .await
         .expect("the tree starts");
@@ -1164,6 +1166,7 @@ mod tests {
                 agent: Arc::new(SlowAgent { seconds }),
                 clock: Arc::new(SystemClock),
                 settings: RootSettings::default(),
+                vision: crate::vision::VisionArgs::default(),
             })
             .await
             .expect("the tree starts");

@@ -443,6 +443,7 @@ mod tests {
                 agent,
                 clock: Arc::new(SystemClock),
                 settings: RootSettings::default(),
+                vision: health_actors::vision::VisionArgs::default(),
             })
             .await
             .unwrap();
