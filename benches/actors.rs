@@ -279,12 +279,14 @@ async fn start_tree(store: Arc<dyn Store>, mailbox_max: usize) -> RootHandle {
             ..ConversationSettings::default()
         },
         persistence: PersistenceSettings::default(),
+        ..RootSettings::default()
     };
     Root::start(RootArgs {
         store,
         agent: Arc::new(CheapAgent),
         clock: Arc::new(SystemClock),
         settings,
+        vision: health_actors::vision::VisionArgs::default(),
     })
     .await
     .expect("the actor tree starts")

@@ -125,17 +125,6 @@ pub struct LlmSettings {
     pub vision_timeout: Duration,
 }
 
-impl LlmSettings {
-    /// The vision coordinator's settings: `VISION_TIMEOUT_SECS` per agent, the rest as the
-    /// coordinator defines them.
-    pub fn vision_settings(&self) -> VisionSettings {
-        VisionSettings {
-            agent_timeout: self.vision_timeout,
-            ..VisionSettings::default()
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct UsdaSettings {
     pub api_key: Option<SecretString>,
@@ -349,7 +338,7 @@ impl Settings {
             log_dir: Some(data_dir.join("logs")),
         };
 
-        let actors = actor_settings(&vars)?;
+        let actors = actor_settings(&vars, &llm)?;
 
         Ok(Self {
             run_mode,
@@ -547,8 +536,9 @@ fn log_level(value: Option<String>) -> Result<String, ConfigError> {
 }
 
 /// The actors' settings: each variable overrides one field, every other field (and the default
-/// of each variable) comes from the actor's own `Default`.
-fn actor_settings(vars: &Vars<'_>) -> Result<RootSettings, ConfigError> {
+/// of each variable) comes from the actor's own `Default`. The vision coordinator's agents wait
+/// `VISION_TIMEOUT_SECS` (read with the model settings, which use it too).
+fn actor_settings(vars: &Vars<'_>, llm: &LlmSettings) -> Result<RootSettings, ConfigError> {
     let conversation = ConversationSettings::default();
     let persistence = PersistenceSettings::default();
     Ok(RootSettings {
@@ -584,6 +574,10 @@ fn actor_settings(vars: &Vars<'_>) -> Result<RootSettings, ConfigError> {
                 10_000_000,
             )? as usize,
             ..persistence
+        },
+        vision: VisionSettings {
+            agent_timeout: llm.vision_timeout,
+            ..VisionSettings::default()
         },
     })
 }
@@ -909,10 +903,7 @@ mod tests {
             s.actors.persistence.retry_max,
             PersistenceSettings::default().retry_max
         );
-        assert_eq!(
-            s.llm.vision_settings().agent_timeout,
-            Duration::from_secs(40)
-        );
+        assert_eq!(s.actors.vision.agent_timeout, Duration::from_secs(40));
         assert_eq!(
             error(&[("PERSIST_FLUSH_MS", "0")]).variable,
             "PERSIST_FLUSH_MS"

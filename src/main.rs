@@ -162,15 +162,16 @@ async fn estimate(settings: &Settings, json: bool, text: &str) -> anyhow::Result
     }
 }
 
-/// Runs the photo pipeline (every vision agent at once, the consensus) and prints its result;
-/// fails, printing no kcal, when no agent produced an estimate.
+/// Runs the photo pipeline (every vision agent at once, the consensus) through the same actor
+/// tree as the service ([`Core::start`], which opens the configured store too) and prints its
+/// result; fails, printing no kcal, when no agent produced an estimate.
 async fn estimate_photo(
     settings: &Settings,
     json: bool,
     path: &std::path::Path,
     caption: &str,
 ) -> anyhow::Result<()> {
-    use health_actors::vision::{Photo, PhotoEstimate, VisionHandle};
+    use health_actors::vision::{Photo, PhotoEstimate};
     let bytes = std::fs::read(path)
         .map_err(|error| anyhow::anyhow!("cannot read {}: {error}", path.display()))?;
     anyhow::ensure!(
@@ -180,17 +181,23 @@ async fn estimate_photo(
     );
     let photo = Photo::sniff(bytes)
         .ok_or_else(|| anyhow::anyhow!("{} is not a JPEG, PNG or WebP image", path.display()))?;
-    let models = health_agent::llm::vision_models(&settings.llm)?;
     anyhow::ensure!(
-        !models.is_empty(),
+        !settings.llm.vision_models.is_empty(),
         "photo estimates need a vision model: set VISION_MODELS (and OPENAI_API_KEY or ANTHROPIC_API_KEY)"
     );
-    let vision = VisionHandle::start(models, settings.llm.vision_settings())
-        .await
-        .map_err(|error| anyhow::anyhow!("the vision agents could not start: {error}"))?;
-    let caption = Some(caption.trim().to_owned()).filter(|c| !c.is_empty());
-    let estimate = vision.estimate(photo, caption).await;
-    vision.stop();
+    // The same tree as the service: the root starts the vision branch.
+    let core = Core::start(settings).await?;
+    let estimate = match core.vision.clone() {
+        Some(vision) => {
+            let caption = Some(caption.trim().to_owned()).filter(|c| !c.is_empty());
+            vision
+                .estimate(photo, caption)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+        None => Err(anyhow::anyhow!("no vision agent started")),
+    };
+    core.shutdown().await;
     let estimate = estimate?;
     let agents = estimate.agents().to_vec();
     let consensus = match estimate {

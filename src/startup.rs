@@ -24,7 +24,7 @@ use health_actors::inbox::Inbox;
 use health_actors::persistence::PersistenceHandle;
 use health_actors::ports::{Store, SystemClock};
 use health_actors::root::{Root, RootArgs, RootHandle};
-use health_actors::vision::VisionHandle;
+use health_actors::vision::{VisionArgs, VisionHandle};
 use tokio::net::TcpListener;
 use warp::Filter;
 
@@ -49,7 +49,7 @@ pub struct Core {
     pub migrations: MigrationReport,
     /// The nutrition engine the agent uses, shared with the HTTP API.
     pub engine: Arc<NutritionEngine>,
-    /// The vision coordinator, when `VISION_MODELS` lists any model.
+    /// The way to the vision branch (under the root), when `VISION_MODELS` lists any model.
     pub vision: Option<VisionHandle>,
     root: RootHandle,
     /// Where the edges keep what they accept (one per process: it knows what it handed over).
@@ -75,22 +75,21 @@ impl Core {
                 .context("could not set up the language model")?;
         let vision_models = crate::llm::vision_models(&settings.llm)
             .context("could not set up the vision models")?;
-        let vision = if vision_models.is_empty() {
-            None
-        } else {
-            let handle = VisionHandle::start(vision_models, settings.llm.vision_settings())
-                .await
-                .map_err(|error| anyhow::anyhow!("the vision agents could not start: {error}"))?;
-            agent = Arc::new(crate::assistant::WithPhotos::new(agent, handle.clone()));
-            Some(handle)
-        };
+        // The root starts the vision branch; the agent gets its handle now (it answers photos
+        // once the tree runs).
+        let vision = VisionArgs::new(vision_models);
+        if vision.handle().agents() > 0 {
+            agent = Arc::new(crate::assistant::WithPhotos::new(agent, vision.handle()));
+        }
         let root = Root::start(RootArgs {
             store: store.clone(),
             agent,
             clock: Arc::new(SystemClock),
             settings: settings.actors.clone(),
+            vision,
         })
         .await?;
+        let vision = Some(root.vision()).filter(|vision| vision.agents() > 0);
         let inbox = Inbox::new(store.clone(), root.conversations());
         let inbox_maintenance = inbox.spawn_maintenance(INBOX_MAINTENANCE_PERIOD, INBOX_RETENTION);
         Ok(Self {
@@ -128,9 +127,6 @@ impl Core {
     pub async fn shutdown(self) {
         self.inbox_maintenance.abort();
         let report = self.root.shutdown(SHUTDOWN_DEADLINE).await;
-        if let Some(vision) = &self.vision {
-            vision.stop();
-        }
         if report.abandoned_rows > 0 || report.persistence_unresponsive {
             tracing::error!(
                 ?report,

@@ -68,52 +68,38 @@ pub fn init_tracing(settings: &TelemetrySettings, stream: LogStream) -> Telemetr
     let json = settings.format == LogFormat::Json;
     // Colours only for a person at a terminal, not in a file or a container's log collector.
     let console_layer = match stream {
-        LogStream::Stdout => {
-            let ansi = std::io::stdout().is_terminal();
-            if json {
-                fmt::layer().json().with_filter(filter()).boxed()
-            } else {
-                fmt::layer().with_ansi(ansi).with_filter(filter()).boxed()
-            }
-        }
-        LogStream::Stderr => {
-            let ansi = std::io::stderr().is_terminal();
-            if json {
-                fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr)
-                    .with_filter(filter())
-                    .boxed()
-            } else {
-                fmt::layer()
-                    .with_ansi(ansi)
-                    .with_writer(std::io::stderr)
-                    .with_filter(filter())
-                    .boxed()
-            }
-        }
-    };
-    let file_layer = file_writer.map(|writer| {
-        if json {
-            fmt::layer()
-                .json()
-                .with_writer(writer)
-                .with_filter(filter())
-                .boxed()
-        } else {
-            fmt::layer()
-                .with_ansi(false)
-                .with_writer(writer)
-                .with_filter(filter())
-                .boxed()
-        }
-    });
+        LogStream::Stdout => log_layer(json, std::io::stdout().is_terminal(), std::io::stdout),
+        LogStream::Stderr => log_layer(json, std::io::stderr().is_terminal(), std::io::stderr),
+    }
+    .with_filter(filter());
+    let file_layer = file_writer.map(|writer| log_layer(json, false, writer).with_filter(filter()));
     // A second init (tests building several applications) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
         .with(console_layer)
         .with(file_layer)
         .try_init();
     TelemetryGuard { _file: guard }
+}
+
+/// One log output, as text or JSON. Both print the fields of the spans a line is logged in
+/// (the text format as `turn{user_id=.. inbound_id=..}:`, JSON under `span`, the current one,
+/// and `spans`, all of them), so every line of a turn carries its `user_id`, `inbound_id` and
+/// `channel` (see `health_actors::conversation`).
+fn log_layer<S, W>(json: bool, ansi: bool, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    W: for<'writer> fmt::MakeWriter<'writer> + Send + Sync + 'static,
+{
+    if json {
+        fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(writer)
+            .boxed()
+    } else {
+        fmt::layer().with_ansi(ansi).with_writer(writer).boxed()
+    }
 }
 
 /// Buckets for latencies in seconds, from 0.5 ms to 60 s.
@@ -155,4 +141,68 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::log_layer;
+
+    /// Log output kept in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// A line logged in a turn's span, through the layer the service installs.
+    fn logged(json: bool) -> String {
+        let captured = Captured::default();
+        let subscriber =
+            tracing_subscriber::registry().with(log_layer(json, false, captured.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::error_span!(
+                "turn",
+                user_id = 42,
+                inbound_id = "0190-abc",
+                channel = "telegram"
+            );
+            span.in_scope(|| tracing::warn!("the photo readers disagree"));
+        });
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn both_log_formats_print_the_fields_of_the_turn_span() {
+        let json: serde_json::Value = serde_json::from_str(logged(true).trim()).unwrap();
+        assert_eq!(json["span"]["user_id"], 42, "{json}");
+        assert_eq!(json["span"]["inbound_id"], "0190-abc", "{json}");
+        assert_eq!(json["span"]["channel"], "telegram", "{json}");
+        assert_eq!(json["spans"][0]["name"], "turn", "{json}");
+        let text = logged(false);
+        assert!(
+            text.contains("turn{user_id=42 inbound_id=\"0190-abc\" channel=\"telegram\"}"),
+            "{text}"
+        );
+    }
 }

@@ -182,6 +182,8 @@ pub struct Durable {
     /// Effect writes of an earlier, interrupted handling that are already committed: the turn
     /// skips that many of its writes (see [`crate::conversation::TurnContext::write`]).
     pub skip_steps: u32,
+    /// The edge that kept it (the inbox's `source`: `telegram`, `api`, `chat`), for the logs.
+    pub source: &'static str,
 }
 
 impl Inbound {
@@ -223,9 +225,13 @@ impl Inbound {
         }
     }
 
-    /// The message of an inbox entry, answered through `reply`; `None` when the stored content
-    /// cannot be read back.
-    pub fn from_inbox(entry: &InboxEntry, reply: Arc<dyn Outbox>) -> Option<Self> {
+    /// The message of an inbox entry kept by `source`, answered through `reply`; `None` when the
+    /// stored content cannot be read back.
+    pub fn from_inbox(
+        entry: &InboxEntry,
+        source: &'static str,
+        reply: Arc<dyn Outbox>,
+    ) -> Option<Self> {
         let content = InboundContent::from_stored(&entry.content, entry.photo.as_deref())?;
         Some(Self {
             id: entry.id,
@@ -236,6 +242,7 @@ impl Inbound {
             reply,
             durable: Some(Durable {
                 skip_steps: entry.steps,
+                source,
             }),
             photo_path: entry
                 .content
@@ -253,6 +260,17 @@ impl Inbound {
         reply: Arc<dyn Outbox>,
     ) -> Self {
         Self::new(user, chat, InboundContent::Text(text.into()), reply)
+    }
+
+    /// The edge it came through, for the logs: the inbox's source when it is kept there
+    /// (`telegram`, `api`, `chat`), `direct` when it was submitted without the inbox (tests,
+    /// benchmarks).
+    pub fn channel(&self) -> &'static str {
+        match self.durable {
+            Some(Durable { source, .. }) if !source.is_empty() => source,
+            Some(_) => "inbox",
+            None => "direct",
+        }
     }
 
     /// The dead letter's description of this message.
@@ -351,9 +369,17 @@ mod tests {
         let mut message = Inbound::new(UserId(7), ChatId(7), content, outbox.clone());
         message.photo_path = Some("photos/7/a.jpg".into());
         let kept = message.to_inbox("telegram");
-        let back = Inbound::from_inbox(&kept, outbox).expect("readable");
+        let back = Inbound::from_inbox(&kept, "telegram", outbox).expect("readable");
         assert_eq!(back.photo_path.as_deref(), Some("photos/7/a.jpg"));
         assert_eq!(back.content, message.content);
-        assert_eq!(back.durable, Some(Durable { skip_steps: 0 }));
+        assert_eq!(
+            back.durable,
+            Some(Durable {
+                skip_steps: 0,
+                source: "telegram"
+            })
+        );
+        assert_eq!(back.channel(), "telegram");
+        assert_eq!(message.channel(), "direct");
     }
 }

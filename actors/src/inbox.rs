@@ -89,7 +89,7 @@ impl Inbox {
     /// an entry is handed over as a replay, skipping the steps already committed.
     pub async fn accept(
         &self,
-        source: &str,
+        source: &'static str,
         messages: Vec<Inbound>,
     ) -> Result<Vec<Inbound>, StoreError> {
         if messages.is_empty() {
@@ -115,7 +115,10 @@ impl Inbox {
         for (mut message, new) in messages.into_iter().zip(fresh) {
             if new {
                 self.mark_handed(message.id);
-                message.durable = Some(Durable::default());
+                message.durable = Some(Durable {
+                    skip_steps: 0,
+                    source,
+                });
                 accepted.push(message);
                 continue;
             }
@@ -125,6 +128,7 @@ impl Inbox {
                         "resuming a message an earlier process kept and did not finish");
                     message.durable = Some(Durable {
                         skip_steps: record.entry.steps,
+                        source,
                     });
                     resumed.push(message.id);
                     accepted.push(message);
@@ -169,7 +173,7 @@ impl Inbox {
     /// apology) and are not returned.
     pub async fn pending(
         &self,
-        source: &str,
+        source: &'static str,
         reply: Arc<dyn Outbox>,
     ) -> Result<Vec<Inbound>, StoreError> {
         // All at once: a handed-over entry stays pending until its turn ends, so a second page
@@ -178,7 +182,7 @@ impl Inbox {
         let mut messages = Vec::with_capacity(pending.len());
         let mut retry = Vec::with_capacity(pending.len());
         for entry in pending {
-            match Inbound::from_inbox(&entry, reply.clone()) {
+            match Inbound::from_inbox(&entry, source, reply.clone()) {
                 Some(message) if entry.attempts < MAX_ATTEMPTS => {
                     if self.mark_handed(entry.id) {
                         retry.push(entry.id);
@@ -215,7 +219,11 @@ impl Inbox {
     }
 
     /// [`Inbox::pending`], each handed over in order. Returns how many were.
-    pub async fn replay(&self, source: &str, reply: Arc<dyn Outbox>) -> Result<usize, ReplayError> {
+    pub async fn replay(
+        &self,
+        source: &'static str,
+        reply: Arc<dyn Outbox>,
+    ) -> Result<usize, ReplayError> {
         let messages = self.pending(source, reply).await?;
         let count = messages.len();
         for message in messages {
@@ -299,7 +307,10 @@ fn with_committed_steps(
                 tracing::info!(inbox_id = %message.id, "a kept message was finished meanwhile");
                 return None;
             };
-            message.durable = Some(Durable { skip_steps: steps });
+            message.durable = message.durable.map(|durable| Durable {
+                skip_steps: steps,
+                ..durable
+            });
             Some(message)
         })
         .collect()
@@ -382,6 +393,7 @@ mod tests {
             agent: Arc::new(WeighingAgent),
             clock: Arc::new(SystemClock),
             settings: RootSettings::default(),
+            vision: crate::vision::VisionArgs::default(),
         })
         .await
         .expect("the tree starts");

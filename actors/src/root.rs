@@ -1,16 +1,27 @@
 //! The root supervisor: starts the actor tree, hands out its handles, and shuts it down in order.
 //!
-//! **Owns** the two top actors: the persistence actor and the conversation supervisor (a later
-//! issue adds the vision coordinator and the scheduler). **Supervised by** no actor: the
-//! application holds its [`RootHandle`]. **Talks to** its children only.
+//! **Owns** the three top actors: the persistence actor, the vision coordinator and the
+//! conversation supervisor, all spawned with `spawn_linked` (a later issue adds the scheduler).
+//! **Supervised by** no actor: the application holds its [`RootHandle`]. **Talks to** its children
+//! only.
 //!
-//! Written policy: a child that fails or stops outside a shutdown is a bug the tree cannot
-//! repair (handles point at it), so the root escalates: it drains the conversations, flushes
-//! persistence, stops, and [`RootHandle::stopped`] resolves with the reason so the application
-//! exits non-zero and its supervisor (systemd, docker) restarts it.
+//! Written policy (`handle_supervisor_evt`):
+//! - the **vision branch** (the coordinator, with its agents and the photos in flight) that fails
+//!   or stops outside a shutdown is restarted with the same models, and the [`VisionHandle`]
+//!   follows it. Photos in flight at that moment went down with it: their senders get
+//!   [`crate::vision::VisionError::Interrupted`], whose text asks the person to send the photo
+//!   again (never silence, never a hang); a photo sent during the restart waits for the new
+//!   coordinator. More than `vision.max_restarts` failures within `vision.restart_window` (the
+//!   bound the conversation supervisor puts on a person's actor) are escalated as below.
+//! - **persistence** or the **conversation supervisor** failing or stopping outside a shutdown is
+//!   a bug the tree cannot repair (handles point at them), so the root escalates: it drains the
+//!   conversations, flushes persistence, stops the vision branch, stops, and
+//!   [`RootHandle::stopped`] resolves with the reason so the application exits non-zero and its
+//!   supervisor (systemd, docker) restarts it.
 //!
 //! Shutdown order ([`RootHandle::shutdown`]): stop intake → let conversations finish their
-//! current message → flush persistence → stop.
+//! current message (a photo among them is still analysed) → stop the vision branch → flush
+//! persistence → stop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +34,8 @@ use crate::conversation::supervisor::ConversationSupervisor;
 use crate::conversation::{Agent, ConversationSettings, ConversationsHandle};
 use crate::persistence::{PersistenceActor, PersistenceHandle, PersistenceSettings};
 use crate::ports::{Clock, Store};
+use crate::vision::coordinator::CoordinatorMsg;
+use crate::vision::{VisionArgs, VisionCoordinator, VisionHandle, VisionSettings};
 
 pub enum RootMsg {
     /// The handles of the children, for [`Root::start`].
@@ -40,6 +53,9 @@ pub struct RootArgs {
     pub agent: Arc<dyn Agent>,
     pub clock: Arc<dyn Clock>,
     pub settings: RootSettings,
+    /// The vision models (one agent each) and the handle the conversations' agent may already
+    /// hold; [`VisionArgs::default`] when photo analysis is not configured.
+    pub vision: VisionArgs,
 }
 
 /// The settings of every actor under the root.
@@ -47,11 +63,13 @@ pub struct RootArgs {
 pub struct RootSettings {
     pub conversation: ConversationSettings,
     pub persistence: PersistenceSettings,
+    pub vision: VisionSettings,
 }
 
 pub struct RootState {
     conversations: ConversationsHandle,
     persistence: PersistenceHandle,
+    vision: VisionBranch,
     settings: RootSettings,
     shutting_down: bool,
     stopped: watch::Sender<Option<String>>,
@@ -71,6 +89,14 @@ pub struct ShutdownReport {
     pub persistence_unresponsive: bool,
 }
 
+/// The vision coordinator running now, what it is restarted from, and its recent failures.
+struct VisionBranch {
+    args: VisionArgs,
+    coordinator: ActorRef<CoordinatorMsg>,
+    /// Failures within `vision.restart_window`.
+    restarts: Vec<Instant>,
+}
+
 pub struct Root;
 
 impl Actor for Root {
@@ -88,6 +114,7 @@ impl Actor for Root {
             agent,
             clock,
             settings,
+            vision,
         } = args;
         let persistence = PersistenceActor::start(
             store.clone(),
@@ -95,6 +122,9 @@ impl Actor for Root {
             Some(myself.get_cell()),
         )
         .await?;
+        // Before the conversations: their agent may send photos from the first message on.
+        let coordinator =
+            VisionCoordinator::start(&vision, &settings.vision, myself.get_cell()).await?;
         let conversations = ConversationSupervisor::start(
             store,
             agent,
@@ -107,6 +137,11 @@ impl Actor for Root {
         Ok(RootState {
             conversations,
             persistence,
+            vision: VisionBranch {
+                args: vision,
+                coordinator,
+                restarts: Vec::new(),
+            },
             settings,
             shutting_down: false,
             stopped,
@@ -123,6 +158,8 @@ impl Actor for Root {
             .actor()
             .stop(Some("root stopped".into()));
         state.persistence.actor().stop(Some("root stopped".into()));
+        state.vision.args.detach();
+        state.vision.coordinator.stop(Some("root stopped".into()));
         state.stopped.send_if_modified(|reason| {
             let unset = reason.is_none();
             if unset {
@@ -159,14 +196,18 @@ impl Actor for Root {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let reason = match event {
-            SupervisionEvent::ActorFailed(child, error) => {
-                format!("{} failed: {error}", child.get_name().unwrap_or_default())
-            }
-            SupervisionEvent::ActorTerminated(child, _, reason) => format!(
-                "{} stopped: {}",
-                child.get_name().unwrap_or_default(),
-                reason.unwrap_or_default()
+        let (child, reason) = match event {
+            SupervisionEvent::ActorFailed(child, error) => (
+                child.get_id(),
+                format!("{} failed: {error}", child.get_name().unwrap_or_default()),
+            ),
+            SupervisionEvent::ActorTerminated(child, _, reason) => (
+                child.get_id(),
+                format!(
+                    "{} stopped: {}",
+                    child.get_name().unwrap_or_default(),
+                    reason.unwrap_or_default()
+                ),
             ),
             SupervisionEvent::ActorStarted(_) | SupervisionEvent::ProcessGroupChanged(_) => {
                 return Ok(())
@@ -175,7 +216,11 @@ impl Actor for Root {
         if state.shutting_down {
             return Ok(());
         }
-        escalate(&myself, state, reason).await;
+        if child == state.vision.coordinator.get_id() {
+            restart_vision(&myself, state, reason).await;
+        } else {
+            escalate(&myself, state, reason).await;
+        }
         Ok(())
     }
 }
@@ -184,6 +229,7 @@ impl Actor for Root {
 impl Root {
     pub async fn start(args: RootArgs) -> Result<RootHandle, StartError> {
         let (stopped_sender, stopped) = watch::channel(None);
+        let vision = args.vision.handle();
         let name = crate::persistence::unique_name("root");
         let (root, _join) = Actor::spawn(Some(name), Root, (args, stopped_sender))
             .await
@@ -196,6 +242,7 @@ impl Root {
                 root,
                 conversations,
                 persistence,
+                vision,
                 stopped,
             }),
             _ => {
@@ -218,6 +265,7 @@ pub struct RootHandle {
     root: ActorRef<RootMsg>,
     conversations: ConversationsHandle,
     persistence: PersistenceHandle,
+    vision: VisionHandle,
     stopped: watch::Receiver<Option<String>>,
 }
 
@@ -230,6 +278,12 @@ impl RootHandle {
     /// Writes from outside a conversation (the HTTP API's direct endpoints).
     pub fn persistence(&self) -> PersistenceHandle {
         self.persistence.clone()
+    }
+
+    /// Where photos go (cloneable; it follows the vision coordinator across restarts).
+    /// [`VisionHandle::agents`] is 0 when no vision model is configured.
+    pub fn vision(&self) -> VisionHandle {
+        self.vision.clone()
     }
 
     /// Resolves when the tree has stopped: after [`RootHandle::shutdown`], or by itself after a
@@ -276,6 +330,9 @@ async fn shutdown_in_order(state: &mut RootState, deadline: Duration) -> Shutdow
             report.conversations_timed_out = true;
         }
     }
+    // No conversation is left to send a photo.
+    state.vision.args.detach();
+    state.vision.coordinator.stop(Some("shutdown".into()));
     let remaining = deadline
         .saturating_sub(started.elapsed())
         .max(Duration::from_millis(100));
@@ -296,6 +353,35 @@ async fn shutdown_in_order(state: &mut RootState, deadline: Duration) -> Shutdow
     report
 }
 
+/// The vision coordinator failed or stopped outside a shutdown: restart it, unless it failed more
+/// than `max_restarts` times within `restart_window` (or cannot start again): then escalate.
+async fn restart_vision(myself: &ActorRef<RootMsg>, state: &mut RootState, reason: String) {
+    let settings = &state.settings.vision;
+    let now = Instant::now();
+    let restarts = &mut state.vision.restarts;
+    restarts.retain(|at| now.saturating_duration_since(*at) < settings.restart_window);
+    restarts.push(now);
+    let failures = restarts.len();
+    if failures > settings.max_restarts as usize {
+        let reason = format!(
+            "the vision branch failed {failures} times within {:?}; last: {reason}",
+            settings.restart_window
+        );
+        escalate(myself, state, reason).await;
+        return;
+    }
+    tracing::error!(%reason, failures,
+        "the vision branch failed; restarting it (photos in flight are asked to be sent again)");
+    let started = VisionCoordinator::start(&state.vision.args, settings, myself.get_cell()).await;
+    match started {
+        Ok(coordinator) => state.vision.coordinator = coordinator,
+        Err(error) => {
+            let reason = format!("the vision branch could not restart: {error}");
+            escalate(myself, state, reason).await;
+        }
+    }
+}
+
 /// A child died outside a shutdown: save what can be saved, then stop with the reason.
 async fn escalate(myself: &ActorRef<RootMsg>, state: &mut RootState, reason: String) {
     tracing::error!(%reason, "a top-level actor stopped; shutting the actor core down");
@@ -314,6 +400,9 @@ mod tests {
     use crate::inbound::Inbound;
     use crate::ports::SystemClock;
     use crate::testing::{EchoAgent, MemoryStore, RecordingOutbox};
+    use crate::vision::scripted::{photo, Scripted};
+    use crate::vision::{PhotoEstimate, VisionError, VisionModel, INTERRUPTED_NOTICE};
+    use std::sync::atomic::Ordering;
 
     const WAIT: Duration = Duration::from_secs(10);
 
@@ -328,6 +417,7 @@ mod tests {
             agent: agent.clone(),
             clock: Arc::new(SystemClock),
             settings,
+            vision: crate::vision::VisionArgs::default(),
         })
         .await
         .expect("starts");
@@ -349,6 +439,12 @@ mod tests {
         let queued_message = message(1, "queued");
         let queued =
             tokio::spawn(async move { queued.submit_and_wait(queued_message, WAIT).await });
+        // It waits in the mailbox behind "block" before the shutdown begins.
+        let deadline = Instant::now() + WAIT;
+        while conversations.stats().await.map(|s| s.queued_messages) != Ok(1) {
+            assert!(Instant::now() < deadline, "the queued message is routed");
+            tokio::task::yield_now().await;
+        }
         assert!(
             outbox
                 .wait_until(WAIT, |sent| sent
@@ -362,6 +458,14 @@ mod tests {
 
         let shutdown = tokio::spawn(root.shutdown(WAIT));
         assert_eq!(queued.await.expect("joined"), Ok(TurnOutcome::ShuttingDown));
+        // The notice follows the outcome (from a side task of the supervisor).
+        assert!(
+            outbox
+                .wait_until(WAIT, |sent| sent.iter().any(
+                    |s| s.chat() == ChatId(1) && s.text() == Some(RESTARTING_NOTICE)
+                ))
+                .await
+        );
         assert!(outbox
             .texts_to(ChatId(1))
             .contains(&RESTARTING_NOTICE.to_owned()));
@@ -400,6 +504,7 @@ mod tests {
             agent: EchoAgent::new(),
             clock: Arc::new(SystemClock),
             settings: RootSettings::default(),
+            vision: crate::vision::VisionArgs::default(),
         })
         .await
         .expect("starts");
@@ -416,5 +521,127 @@ mod tests {
         let report = shutdown.await.expect("joined");
         assert_eq!(report.abandoned_rows, 0);
         assert_eq!(store.snapshot().users.len(), 100);
+    }
+
+    /// A tree with `models` for photos and `vision` settings.
+    async fn tree_with_vision(
+        models: Vec<Arc<dyn VisionModel>>,
+        vision: VisionSettings,
+    ) -> RootHandle {
+        Root::start(RootArgs {
+            store: Arc::new(MemoryStore::new()),
+            agent: EchoAgent::new(),
+            clock: Arc::new(SystemClock),
+            settings: RootSettings {
+                vision,
+                ..RootSettings::default()
+            },
+            vision: VisionArgs::new(models),
+        })
+        .await
+        .expect("starts")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_vision_branch_is_restarted_photos_in_flight_are_asked_again_and_the_next_works(
+    ) {
+        let held = Scripted::held("held", 200.0);
+        let fragile = Scripted::new("fragile", 0, Some(210.0));
+        let root = tree_with_vision(
+            vec![held.clone(), fragile.clone()],
+            VisionSettings::default(),
+        )
+        .await;
+        let vision = root.vision();
+        assert_eq!(vision.agents(), 2);
+
+        // A photo in flight: the held agent is looking at it.
+        let in_flight = tokio::spawn({
+            let vision = vision.clone();
+            async move { vision.estimate(photo(), None).await }
+        });
+        assert!(held.wait_started(WAIT).await);
+        assert!(
+            fragile.wait_started(WAIT).await,
+            "answered it (held back by the other)"
+        );
+        let first = vision.coordinator_id();
+        // The coordinator itself panics while it takes the next photo (a model's `name`, which
+        // it calls, panics).
+        fragile.panic_in_name.store(true, Ordering::SeqCst);
+        let taken_when_it_failed = vision.estimate(photo(), None).await;
+
+        // Both photos get an answer, and it asks the person to send the photo again.
+        assert_eq!(taken_when_it_failed, Err(VisionError::Interrupted));
+        let in_flight = tokio::time::timeout(WAIT, in_flight)
+            .await
+            .expect("no hang")
+            .expect("joined");
+        assert_eq!(in_flight, Err(VisionError::Interrupted));
+        assert_eq!(VisionError::Interrupted.to_string(), INTERRUPTED_NOTICE);
+        assert!(INTERRUPTED_NOTICE.contains("send the photo again"));
+
+        // The branch was restarted with the same models: the next photo works, through the same
+        // handle.
+        assert!(vision.wait_for_other_coordinator(first, WAIT).await);
+        held.release();
+        let next = vision.estimate(photo(), None).await.expect("answered");
+        let PhotoEstimate::Food { agents, .. } = &next else {
+            panic!("food expected: {next:?}")
+        };
+        assert_eq!(
+            agents.iter().filter(|a| a.status == "answered").count(),
+            2,
+            "{agents:?}"
+        );
+        // The rest of the tree never noticed.
+        let outbox = RecordingOutbox::new();
+        let answered = root
+            .conversations()
+            .submit_and_wait(Inbound::text(UserId(1), ChatId(1), "hi", outbox), WAIT)
+            .await;
+        assert_eq!(answered, Ok(TurnOutcome::Answered));
+        let report = root.shutdown(WAIT).await;
+        assert_eq!(report.abandoned_rows, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_vision_branch_failing_more_than_max_restarts_within_the_window_is_escalated() {
+        let fragile = Scripted::new("fragile", 0, Some(210.0));
+        let settings = VisionSettings {
+            max_restarts: 2,
+            restart_window: Duration::from_secs(60),
+            ..VisionSettings::default()
+        };
+        let root = tree_with_vision(vec![fragile.clone()], settings).await;
+        let vision = root.vision();
+        // Two failures are restarted...
+        for _ in 0..2 {
+            let before = vision.coordinator_id();
+            fragile.panic_in_name.store(true, Ordering::SeqCst);
+            assert_eq!(
+                vision.estimate(photo(), None).await,
+                Err(VisionError::Interrupted)
+            );
+            assert!(vision.wait_for_other_coordinator(before, WAIT).await);
+        }
+        assert!(vision.estimate(photo(), None).await.is_ok(), "restarted");
+        // ...the third within the window is escalated: the tree stops, with the reason.
+        fragile.panic_in_name.store(true, Ordering::SeqCst);
+        assert_eq!(
+            vision.estimate(photo(), None).await,
+            Err(VisionError::Interrupted)
+        );
+        let reason = tokio::time::timeout(WAIT, root.stopped())
+            .await
+            .expect("the tree stops by itself");
+        assert!(
+            reason.contains("the vision branch failed 3 times"),
+            "{reason}"
+        );
+        assert!(matches!(
+            vision.estimate(photo(), None).await,
+            Err(VisionError::Unavailable(_))
+        ));
     }
 }

@@ -27,7 +27,7 @@ use health_actors::conversation::{Agent, AgentError, TurnContext};
 use health_actors::domain::{FoodEntry, FoodItem, NutritionSource, User, VisionEstimate};
 use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::ports::Write;
-use health_actors::vision::{AgentReport, Photo, PhotoEstimate, VisionHandle};
+use health_actors::vision::{AgentReport, Photo, PhotoEstimate, VisionError, VisionHandle};
 use uuid::Uuid;
 
 use super::entries::{entry_id_for, meal_type_at};
@@ -83,6 +83,11 @@ impl WithPhotos {
             .await
         {
             Ok(estimate) => estimate,
+            Err(error @ VisionError::Interrupted) => {
+                tracing::warn!("photo analysis restarted with this photo in flight");
+                let _ = ctx.reply(error.to_string()).await;
+                return Ok(());
+            }
             Err(error) => {
                 tracing::warn!(%error, "photo analysis failed");
                 let _ = ctx.reply(UNAVAILABLE).await;

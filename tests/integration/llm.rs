@@ -408,6 +408,7 @@ impl Harness {
             agent: Arc::new(LlmAgent::new(model, None, engine, None)),
             clock: Arc::new(SystemClock),
             settings: RootSettings::default(),
+            vision: health_actors::vision::VisionArgs::default(),
         })
         .await
         .unwrap();

@@ -12,12 +12,17 @@
 //! A turn that fails (the agent returns an error, panics, or exceeds `turn_timeout`) stops the
 //! actor with an error; the supervisor finds the failed message in the shared mailbox and applies
 //! the failure policy. Nothing here answers the person about failures.
+//!
+//! A turn runs inside its message's `turn` span ([`super::turn_span`]: `user_id`, `inbound_id`,
+//! `channel`), so every line logged during it, by the agent or the adapters it calls, names the
+//! person and the message.
 
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::agent::{AgentError, InboxTurn, TurnContext};
 use super::mailbox::UserMailbox;
@@ -106,13 +111,14 @@ async fn run_next_turn(
     myself: &ActorRef<ConversationMsg>,
     state: &mut ConversationState,
 ) -> Result<(), ActorProcessingErr> {
-    let Some((inbound, accepted_at)) = state.mailbox.begin_turn() else {
+    let Some((inbound, accepted_at, span)) = state.mailbox.begin_turn() else {
         state.context = None;
         return Ok(());
     };
     let limit = state.shared.settings.turn_timeout;
     let (outbox, chat) = (inbound.reply.clone(), inbound.chat);
-    match tokio::time::timeout(limit, with_typing(turn(state, &inbound), outbox, chat)).await {
+    let turn = with_typing(turn(state, &inbound), outbox, chat).instrument(span);
+    match tokio::time::timeout(limit, turn).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => return Err(Box::new(TurnFailure(error.to_string()))),
         Err(_) => {
@@ -147,11 +153,12 @@ async fn with_typing<T>(
             () = tokio::time::sleep(TYPING_REFRESH) => {
                 let outbox = outbox.clone();
                 // Not awaited here: a slow messaging service never slows the turn down.
-                tokio::spawn(async move {
+                let typing = async move {
                     if let Err(error) = outbox.typing(chat).await {
                         super::agent::count_outbox_error("typing", &error);
                     }
-                });
+                };
+                tokio::spawn(typing.in_current_span());
             }
         }
     }
@@ -317,4 +324,152 @@ async fn record_history(
         .saturating_sub(shared.settings.history_limit);
     context.history.drain(..excess);
     unconfirmed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tracing::Instrument as _;
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use crate::conversation::{Agent, AgentError, TurnContext, TurnOutcome};
+    use crate::domain::ChatId;
+    use crate::domain::UserId;
+    use crate::inbound::Inbound;
+    use crate::inbox::{Inbox, SOURCE_TELEGRAM};
+    use crate::ports::SystemClock;
+    use crate::root::{Root, RootArgs, RootSettings};
+    use crate::testing::{MemoryStore, RecordingOutbox};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// Logs during its turn, as an agent and its adapters do; a text with "fail" fails.
+    struct LoggingAgent;
+
+    #[async_trait]
+    impl Agent for LoggingAgent {
+        async fn handle(
+            &self,
+            ctx: &mut TurnContext<'_>,
+            inbound: &Inbound,
+        ) -> Result<(), AgentError> {
+            tracing::debug!(text = %inbound.content.to_history_text(), "contents only at debug");
+            tracing::info!("the agent reads the message");
+            let spawned =
+                tokio::spawn(async { tracing::warn!("a task the turn spawned") }.in_current_span());
+            let _ = spawned.await;
+            if inbound.content.to_history_text().contains("fail") {
+                return Err(AgentError::Other("told to fail".into()));
+            }
+            let _ = ctx.reply("noted").await;
+            Ok(())
+        }
+    }
+
+    /// Log output kept in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        /// The lines written since the last call, as JSON.
+        fn take_lines(&self) -> Vec<serde_json::Value> {
+            let bytes = std::mem::take(&mut *self.0.lock().unwrap());
+            String::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .map(|line| serde_json::from_str(line).expect("a JSON log line"))
+                .collect()
+        }
+    }
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().write(buf)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// One actor tree on this thread (a current-thread runtime runs every actor here, so the
+    /// thread's default subscriber sees them all).
+    #[tokio::test]
+    async fn every_line_of_a_turn_names_its_person_its_message_and_its_channel() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(captured.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let store = Arc::new(MemoryStore::new());
+        let root = Root::start(RootArgs {
+            store: store.clone(),
+            agent: Arc::new(LoggingAgent),
+            clock: Arc::new(SystemClock),
+            settings: RootSettings::default(),
+            vision: crate::vision::VisionArgs::default(),
+        })
+        .await
+        .expect("starts");
+        let inbox = Inbox::new(store, root.conversations());
+        let outbox = RecordingOutbox::new();
+
+        for (text, outcome) in [
+            ("secret meal 7", TurnOutcome::Answered),
+            ("secret fail 9", TurnOutcome::Failed),
+        ] {
+            let message = Inbound::text(UserId(42), ChatId(42), text, outbox.clone());
+            let id = message.id.to_string();
+            let kept = inbox
+                .accept(SOURCE_TELEGRAM, vec![message])
+                .await
+                .expect("kept");
+            captured.take_lines();
+            let done = root
+                .conversations()
+                .submit_and_wait(kept.into_iter().next().expect("new"), WAIT)
+                .await;
+            assert_eq!(done, Ok(outcome));
+            if outcome == TurnOutcome::Failed {
+                // The supervisor's failure line comes from its own actor, in the same span.
+                assert!(outbox.wait_until(WAIT, |sent| sent.len() >= 2).await);
+            }
+            let lines = captured.take_lines();
+            assert!(lines.len() >= 2, "{lines:?}");
+            for line in &lines {
+                let span = &line["span"];
+                assert_eq!(span["name"], "turn", "{line}");
+                assert_eq!(span["user_id"], "42", "{line}");
+                assert_eq!(span["inbound_id"], id.as_str(), "{line}");
+                assert_eq!(span["channel"], "telegram", "{line}");
+                assert!(
+                    !line.to_string().contains(text),
+                    "no contents above DEBUG: {line}"
+                );
+            }
+            let said = |message: &str| {
+                lines
+                    .iter()
+                    .any(|line| line["fields"]["message"].as_str() == Some(message))
+            };
+            assert!(said("the agent reads the message") && said("a task the turn spawned"));
+            if outcome == TurnOutcome::Failed {
+                assert!(said("a conversation failed while handling a message"));
+            }
+        }
+        root.shutdown(WAIT).await;
+    }
 }

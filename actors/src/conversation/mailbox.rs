@@ -23,6 +23,8 @@ pub(crate) struct Queued {
     pub accepted_at: Instant,
     /// Told how the message ended, for callers that wait (the HTTP API).
     pub done: Option<oneshot::Sender<TurnOutcome>>,
+    /// The message's `turn` span (see [`super::turn_span`]).
+    pub span: tracing::Span,
 }
 
 impl Queued {
@@ -97,11 +99,15 @@ impl UserMailbox {
 
     /// Starts the next turn: the first queued message becomes `in_flight`. `None` when the queue
     /// is empty (the actor goes idle and the next offer wakes it).
-    pub fn begin_turn(&self) -> Option<(Arc<Inbound>, Instant)> {
+    pub fn begin_turn(&self) -> Option<(Arc<Inbound>, Instant, tracing::Span)> {
         let mut inner = self.lock();
         match inner.queue.pop_front() {
             Some(message) => {
-                let started = (message.inbound.clone(), message.accepted_at);
+                let started = (
+                    message.inbound.clone(),
+                    message.accepted_at,
+                    message.span.clone(),
+                );
                 inner.in_flight = Some(message);
                 inner.busy_notified = false;
                 Some(started)

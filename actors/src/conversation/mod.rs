@@ -6,6 +6,12 @@
 //! - [`actor`]: the `ConversationActor` runs the [`Agent`] for one message at a time.
 //! - [`agent`]: the agent port and the [`TurnContext`] a turn gets.
 //! - `mailbox`: the bounded per-person queue both share.
+//!
+//! Every message gets one `turn` span ([`turn_span`]) when the supervisor routes it, carrying
+//! `user_id`, `inbound_id` and `channel`; the supervisor enters it for what it does about that
+//! message (routing, notices, the failure policy) and the conversation actor for the whole turn,
+//! tasks it spawns included. Photos carry it into the vision branch. So every log line about one
+//! message can be found by its inbound id. Contents are never span fields.
 
 pub mod actor;
 pub mod agent;
@@ -18,6 +24,7 @@ use std::time::Duration;
 pub use agent::{Agent, AgentError, TurnContext};
 pub use supervisor::{ConversationStats, ConversationsHandle, DrainReport, SubmitError};
 
+use crate::inbound::Inbound;
 use crate::persistence::PersistenceHandle;
 use crate::ports::{Clock, Store};
 
@@ -99,4 +106,20 @@ pub(crate) struct Shared {
     pub persistence: PersistenceHandle,
     pub clock: Arc<dyn Clock>,
     pub settings: ConversationSettings,
+}
+
+/// The span of one message's turn: who (`user_id`), which message (`inbound_id`: the id the
+/// edge gave it, derived from the Telegram update id or the API's idempotency key), through
+/// which edge (`channel`) and what kind (`kind`: text, photo, ...; never the content).
+///
+/// Its level is ERROR so that it is enabled whatever the log level: a span below the filter's
+/// level is disabled, and its fields would be missing from the warnings logged inside it.
+pub(crate) fn turn_span(inbound: &Inbound) -> tracing::Span {
+    tracing::error_span!(
+        "turn",
+        user_id = %inbound.user,
+        inbound_id = %inbound.id,
+        channel = inbound.channel(),
+        kind = inbound.content.kind(),
+    )
 }

@@ -31,6 +31,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::actor::{ConversationActor, ConversationArgs, ConversationMsg};
 use super::agent::count_outbox_error;
@@ -383,12 +384,23 @@ async fn route(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, ro
         _permit,
     } = routed;
     metrics::counter!(names::INBOUND_MESSAGES_TOTAL, "kind" => inbound.content.kind()).increment(1);
-    let user = inbound.user;
+    let span = super::turn_span(&inbound);
     let message = Queued {
         inbound: Arc::new(inbound),
         accepted_at,
         done,
+        span: span.clone(),
     };
+    route_message(myself, state, message).instrument(span).await;
+}
+
+/// Routing of one message, in its `turn` span.
+async fn route_message(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    message: Queued,
+) {
+    let user = message.inbound.user;
     if state.draining.is_some() {
         reject(state, message, TurnOutcome::ShuttingDown, RESTARTING_NOTICE);
         return;
@@ -437,12 +449,13 @@ async fn route(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, ro
             metrics::counter!(names::INBOUND_REJECTED_TOTAL, "reason" => "busy").increment(1);
             let reply = message.inbound.reply.clone();
             let chat = message.inbound.chat;
+            let span = message.span.clone();
             message.finish(TurnOutcome::Busy);
             if notify {
                 let timeout = state.shared.settings.reply_timeout;
                 spawn_side_task(
                     &mut state.side_tasks,
-                    notify_person(reply, chat, BUSY_NOTICE, timeout),
+                    notify_person(reply, chat, BUSY_NOTICE, timeout).instrument(span),
                 );
             }
         }
@@ -481,6 +494,7 @@ fn reject(
     };
     metrics::counter!(names::INBOUND_REJECTED_TOTAL, "reason" => reason).increment(1);
     let inbound = message.inbound.clone();
+    let span = message.span.clone();
     message.finish(outcome);
     let done = match (inbound.durable, outcome) {
         // Kept in the inbox: handled after the restart, nothing to send again.
@@ -499,14 +513,15 @@ fn reject(
     };
     let timeout = state.shared.settings.reply_timeout;
     let persistence = state.shared.persistence.clone();
-    spawn_side_task(&mut state.side_tasks, async move {
+    let task = async move {
         notify_person(inbound.reply.clone(), inbound.chat, notice, timeout).await;
         if let Some(done) = done {
             if let Err(error) = persistence.write(vec![done]).await {
                 tracing::error!(user_id = %inbound.user, %error, "an inbox entry could not be marked done");
             }
         }
-    });
+    };
+    spawn_side_task(&mut state.side_tasks, task.instrument(span));
 }
 
 fn spawn_side_task(
@@ -586,8 +601,13 @@ async fn child_failed(
     entry.restarts.push(now);
     let cooling = entry.restarts.len() > settings.max_restarts as usize;
     let failed = entry.mailbox.take_in_flight();
-    tracing::error!(user_id = %user, %reason, restarts = entry.restarts.len(), cooling,
-        "a conversation failed while handling a message");
+    let span = failed
+        .as_ref()
+        .map_or_else(tracing::Span::none, |message| message.span.clone());
+    span.in_scope(|| {
+        tracing::error!(user_id = %user, %reason, restarts = entry.restarts.len(), cooling,
+            "a conversation failed while handling a message");
+    });
     let mut unavailable = Vec::new();
     if cooling && state.draining.is_none() {
         entry.cool_off_until = Some(now + settings.cool_off);
@@ -620,6 +640,7 @@ fn record_failure(
 ) {
     metrics::counter!(names::DEAD_LETTERS_TOTAL).increment(1);
     let inbound = message.inbound.clone();
+    let span = message.span.clone();
     message.finish(TurnOutcome::Failed);
     let letter = DeadLetter {
         // Derived from the message id: recording the same failure twice keeps one row.
@@ -632,7 +653,7 @@ fn record_failure(
     let failed_at = letter.created_at;
     let persistence = state.shared.persistence.clone();
     let timeout = state.shared.settings.reply_timeout;
-    spawn_side_task(&mut state.side_tasks, async move {
+    let task = async move {
         notify_person(inbound.reply.clone(), inbound.chat, notice, timeout).await;
         let mut writes = vec![Write::InsertDeadLetter(letter)];
         if inbound.durable.is_some() {
@@ -647,7 +668,8 @@ fn record_failure(
         if let Err(error) = persistence.write(writes).await {
             tracing::error!(user_id = %inbound.user, %error, "a dead letter could not be recorded");
         }
-    });
+    };
+    spawn_side_task(&mut state.side_tasks, task.instrument(span));
 }
 
 /// A child that stopped for another reason than idleness while messages wait is started again.
@@ -809,6 +831,7 @@ mod tests {
             agent: agent.clone(),
             clock: Arc::new(SystemClock),
             settings,
+            vision: crate::vision::VisionArgs::default(),
         })
         .await
         .expect("the tree starts");
@@ -1108,6 +1131,7 @@ mod tests {
             agent: agent.clone(),
             clock: Arc::new(SystemClock),
             settings: RootSettings::default(),
+            vision: crate::vision::VisionArgs::default(),
         })
         .await
         .expect("the tree starts");
@@ -1170,6 +1194,7 @@ mod tests {
                 agent: Arc::new(SlowAgent { seconds }),
                 clock: Arc::new(SystemClock),
                 settings: RootSettings::default(),
+                vision: crate::vision::VisionArgs::default(),
             })
             .await
             .expect("the tree starts");

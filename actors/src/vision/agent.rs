@@ -2,14 +2,17 @@
 //!
 //! **Owns** its model and a bound on how many photos it analyses at once. **Supervised by** the
 //! [`super::VisionCoordinator`], which restarts it if it fails. **Talks to** its [`VisionModel`]
-//! only. Each photo is analysed in a task of its own, so one slow photo never queues another
-//! behind it, and the call is cut at the job's deadline (a late model is cancelled, not awaited).
+//! only; a photo's [`super::ConsensusActor`] asks it and gets the [`AgentOutcome`] back. Each
+//! photo is analysed in a task of its own (in the span of the turn that sent the photo), so one
+//! slow photo never queues another behind it, and the call is cut at the job's deadline (a late
+//! model is cancelled, not awaited).
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::{AgentOutcome, Photo, VisionError, VisionModel};
 use crate::metrics as names;
@@ -21,6 +24,9 @@ pub struct Job {
     pub caption: Option<String>,
     /// When every agent must have answered.
     pub deadline: Instant,
+    /// The span of the turn that sent the photo (its person and message), so the branch's log
+    /// lines about this photo carry them.
+    pub span: tracing::Span,
 }
 
 pub enum VisionAgentMsg {
@@ -76,7 +82,8 @@ impl Actor for VisionAgent {
 fn analyse(state: &VisionAgentState, job: Arc<Job>, reply: RpcReplyPort<AgentOutcome>) {
     let model = state.model.clone();
     let permits = state.permits.clone();
-    tokio::spawn(async move {
+    let span = job.span.clone();
+    let task = async move {
         let started = Instant::now();
         let agent = model.name().to_owned();
         let work = async {
@@ -96,7 +103,7 @@ fn analyse(state: &VisionAgentState, job: Arc<Job>, reply: RpcReplyPort<AgentOut
             Ok(_) => "answered",
             Err(VisionError::Timeout) => "timeout",
             Err(VisionError::Invalid(_)) => "invalid",
-            Err(VisionError::Unavailable(_)) => "unavailable",
+            Err(VisionError::Unavailable(_) | VisionError::Interrupted) => "unavailable",
         };
         metrics::counter!(names::VISION_AGENT_CALLS_TOTAL, "agent" => agent.clone(), "status" => status).increment(1);
         metrics::histogram!(names::VISION_AGENT_SECONDS, "agent" => agent.clone())
@@ -107,5 +114,6 @@ fn analyse(state: &VisionAgentState, job: Arc<Job>, reply: RpcReplyPort<AgentOut
             result,
             elapsed,
         });
-    });
+    };
+    tokio::spawn(task.instrument(span));
 }

@@ -1,14 +1,35 @@
-//! The consensus actor: merges what the vision agents said about one photo.
+//! The consensus actor: one per photo in flight; asks every vision agent at once, collects what
+//! they said and merges it.
 //!
-//! **Owns** nothing but the reference lookup (the built-in food table). **Supervised by** the
-//! [`super::VisionCoordinator`], which restarts it if it fails. **Talks to** no one: the
-//! coordinator's fan-out task sends it the agents' outcomes and gets back a [`PhotoEstimate`].
-//! The merge itself is the pure [`crate::consensus::merge`]; this actor decides what the outcomes
-//! mean as a whole (food, no food, or nobody answered) and keeps the agents' own reports.
+//! **Owns** one photo from the moment the coordinator hands it over until it is answered: the
+//! job (photo, caption, deadline), the person's calibration of each agent, the outcomes that came
+//! in so far and the sender's reply port. **Supervised by** the [`super::VisionCoordinator`],
+//! which spawns it linked for each photo; it stops itself once it has answered. **Talks to** the
+//! [`super::agent::VisionAgent`]s (one request each, from tasks of its own, so the slowest agent
+//! bounds the photo's wall time, never the sum) and the photo's sender.
+//!
+//! Why per photo and not one long-lived actor with each person's calibration: the calibration's
+//! source of truth is the store, written by the correction of a photo entry in the conversation
+//! (not through this branch), and the HTTP API estimates without one. A cache here would need
+//! every correction path to tell it, and a missed one would silently weigh the agents with stale
+//! numbers; the caller reads the newest calibration with each photo instead (one indexed query,
+//! against vision calls of seconds). What the actor does hold is the photo itself between its
+//! agents' answers, and it is the unit of failure: if merging one photo panics, only that photo's
+//! sender hears [`super::VisionError::Interrupted`] ("send it again"), nothing else is lost.
+//!
+//! The merge itself is the pure [`crate::consensus::merge`]; [`judge_calibrated`] decides what
+//! the outcomes mean as a whole (food, no food, or nobody answered) and keeps the agents' own
+//! reports.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
+use tokio::time::Instant;
+use tracing::Instrument;
 
+use super::agent::{Job, VisionAgentMsg};
 use super::{AgentOutcome, VisionError};
 use crate::consensus::{
     attribute, merge, table_reference, AgentEstimate, Calibration, Consensus, EstimatedItem,
@@ -68,46 +89,162 @@ impl PhotoEstimate {
 }
 
 pub enum ConsensusMsg {
-    Merge {
-        outcomes: Vec<AgentOutcome>,
-        /// The person's calibration of each agent.
+    /// What one agent did with the photo (its answer, its failure, or its silence until the
+    /// deadline).
+    Outcome { index: usize, outcome: AgentOutcome },
+}
+
+/// What the photo's sender waits for.
+pub enum Answer {
+    /// Every agent's outcome, as they said it.
+    Outcomes(RpcReplyPort<Vec<AgentOutcome>>),
+    /// The outcomes merged with the person's calibration of each agent.
+    Estimate {
         calibration: Calibration,
         reply: RpcReplyPort<PhotoEstimate>,
     },
+}
+
+pub struct ConsensusArgs {
+    pub job: Arc<Job>,
+    /// The agents to ask, by name.
+    pub agents: Vec<(String, ActorRef<VisionAgentMsg>)>,
+    /// How long to wait for each agent: a little beyond the job's deadline, so that an agent's
+    /// own timeout outcome arrives first.
+    pub wait: Duration,
+    pub answer: Answer,
+}
+
+pub struct ConsensusState {
+    job: Arc<Job>,
+    /// Taken when the agents are asked (in `post_start`).
+    agents: Vec<(String, ActorRef<VisionAgentMsg>)>,
+    wait: Duration,
+    /// One slot per agent, filled as their outcomes come in.
+    outcomes: Vec<Option<AgentOutcome>>,
+    /// Taken when the photo is answered.
+    answer: Option<Answer>,
 }
 
 pub struct ConsensusActor;
 
 impl Actor for ConsensusActor {
     type Msg = ConsensusMsg;
-    type State = ();
-    type Arguments = ();
+    type State = ConsensusState;
+    type Arguments = ConsensusArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        _args: (),
+        args: ConsensusArgs,
+    ) -> Result<ConsensusState, ActorProcessingErr> {
+        Ok(ConsensusState {
+            outcomes: args.agents.iter().map(|_| None).collect(),
+            job: args.job,
+            agents: args.agents,
+            wait: args.wait,
+            answer: Some(args.answer),
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut ConsensusState,
     ) -> Result<(), ActorProcessingErr> {
+        ask_every_agent(&myself, state);
         Ok(())
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        _state: &mut (),
+        state: &mut ConsensusState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ConsensusMsg::Merge {
-                outcomes,
-                calibration,
-                reply,
-            } => {
-                let _ = reply.send(judge_calibrated(&outcomes, &calibration));
+            ConsensusMsg::Outcome { index, outcome } => {
+                record_outcome(&myself, state, index, outcome)
             }
         }
         Ok(())
     }
+}
+
+/// Asks every agent at once, each from a task of its own that tells this actor the outcome; a
+/// photo with no agents is answered at once.
+fn ask_every_agent(myself: &ActorRef<ConsensusMsg>, state: &mut ConsensusState) {
+    let agents = std::mem::take(&mut state.agents);
+    if agents.is_empty() {
+        answer(myself, state);
+        return;
+    }
+    for (index, (name, agent)) in agents.into_iter().enumerate() {
+        let (job, wait, myself) = (state.job.clone(), state.wait, myself.clone());
+        let ask = async move {
+            let outcome = ask_agent(name, agent, job, wait).await;
+            // This actor is gone only if it failed: its sender already heard "try again".
+            let _ = myself.cast(ConsensusMsg::Outcome { index, outcome });
+        };
+        tokio::spawn(ask.instrument(state.job.span.clone()));
+    }
+}
+
+/// One agent's outcome: its own answer, or why there is none.
+async fn ask_agent(
+    name: String,
+    agent: ActorRef<VisionAgentMsg>,
+    job: Arc<Job>,
+    wait: Duration,
+) -> AgentOutcome {
+    let started = Instant::now();
+    let result = match agent
+        .call(|reply| VisionAgentMsg::Analyse { job, reply }, Some(wait))
+        .await
+    {
+        Ok(ractor::rpc::CallResult::Success(outcome)) => return outcome,
+        Ok(ractor::rpc::CallResult::Timeout) => Err(VisionError::Timeout),
+        _ => Err(VisionError::Unavailable("the agent stopped".into())),
+    };
+    AgentOutcome {
+        agent: name,
+        result,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn record_outcome(
+    myself: &ActorRef<ConsensusMsg>,
+    state: &mut ConsensusState,
+    index: usize,
+    outcome: AgentOutcome,
+) {
+    if let Some(slot) = state.outcomes.get_mut(index) {
+        *slot = Some(outcome);
+    }
+    if state.outcomes.iter().all(Option::is_some) {
+        answer(myself, state);
+    }
+}
+
+/// Every agent has an outcome: the sender gets them (merged, for an estimate) and this actor
+/// stops, its photo done.
+fn answer(myself: &ActorRef<ConsensusMsg>, state: &mut ConsensusState) {
+    let outcomes: Vec<AgentOutcome> = state.outcomes.iter_mut().filter_map(Option::take).collect();
+    match state.answer.take() {
+        Some(Answer::Outcomes(reply)) => {
+            let _ = reply.send(outcomes);
+        }
+        Some(Answer::Estimate { calibration, reply }) => {
+            let estimate = state
+                .job
+                .span
+                .in_scope(|| judge_calibrated(&outcomes, &calibration));
+            let _ = reply.send(estimate);
+        }
+        None => {}
+    }
+    myself.stop(None);
 }
 
 /// Turns the agents' outcomes into one estimate with no calibration (every agent weight 1).
@@ -115,7 +252,7 @@ pub fn judge(outcomes: &[AgentOutcome]) -> PhotoEstimate {
     judge_calibrated(outcomes, &Calibration::default())
 }
 
-/// Turns the agents' outcomes into one estimate (pure; the actor only runs it): each agent's
+/// Turns the agents' outcomes into one estimate (pure; the actor runs it): each agent's
 /// grams and energy are multiplied by its calibrated scale and its votes by its weight.
 pub fn judge_calibrated(outcomes: &[AgentOutcome], calibration: &Calibration) -> PhotoEstimate {
     let mut agents: Vec<AgentReport> = outcomes
@@ -185,7 +322,7 @@ fn report(outcome: &AgentOutcome, calibration: &Calibration) -> AgentReport {
         Ok(answer) => ("answered", Some(answer.total_kcal())),
         Err(VisionError::Timeout) => ("timeout", None),
         Err(VisionError::Invalid(_)) => ("invalid", None),
-        Err(VisionError::Unavailable(_)) => ("unavailable", None),
+        Err(VisionError::Unavailable(_) | VisionError::Interrupted) => ("unavailable", None),
     };
     let own = calibration.get(&outcome.agent);
     AgentReport {

@@ -1,31 +1,44 @@
-//! The vision coordinator: fans a photo out to every vision agent at once and collects what
-//! they said within the deadline.
+//! The vision coordinator: hands each photo to a consensus actor of its own, which asks every
+//! vision agent at once and merges what they said within the deadline.
 //!
-//! **Owns** one [`VisionAgent`] per configured vision model and the [`ConsensusActor`], spawned
-//! with `spawn_linked`.
-//! **Supervised by** the application (it is started beside the root tree and stopped after it).
-//! **Policy**: an agent that fails or stops is restarted with the same model (a photo in flight
-//! reports that agent as unavailable); so is the consensus actor. **Talks to** its agents and the
-//! consensus actor; the caller decides what to save from the [`PhotoEstimate`].
+//! **Owns** one [`VisionAgent`] per configured vision model, spawned with `spawn_linked` when it
+//! starts, and one [`ConsensusActor`] per photo in flight, spawned with `spawn_linked` for the
+//! photo (it stops itself once it answered). **Supervised by** the root
+//! ([`crate::root`]), which starts it with [`VisionCoordinator::start`] and restarts it (within a
+//! bound) if it fails. **Talks to** its children only; callers reach it through the
+//! [`VisionHandle`], which the root points at the coordinator running now.
+//!
+//! Written policy (`handle_supervisor_evt`):
+//! - an **agent** that fails or stops is restarted with the same model; a photo in flight reports
+//!   that agent as unavailable and is merged from the others.
+//! - a photo's **consensus actor** that fails costs that photo only: its sender hears
+//!   [`VisionError::Interrupted`] (its reply went down with the actor) and sends it again.
+//! - when the **coordinator itself** fails, ractor stops all its children: every photo in flight
+//!   hears [`VisionError::Interrupted`], and the root's policy applies (restart, bounded).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::agent::{Job, VisionAgent, VisionAgentArgs, VisionAgentMsg};
-use super::consensus_actor::{ConsensusActor, ConsensusMsg, PhotoEstimate};
+use super::consensus_actor::{Answer, ConsensusActor, ConsensusArgs, PhotoEstimate};
 use super::{AgentOutcome, Photo, VisionError, VisionModel};
 use crate::consensus::Calibration;
 
-/// Deadlines of a photo.
+/// Deadlines of a photo, and the bound on restarts of the branch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VisionSettings {
     /// Each agent's deadline (`VISION_TIMEOUT_SECS`, 25 s).
     pub agent_timeout: Duration,
     /// Photos one agent analyses at once.
     pub max_concurrent_per_agent: usize,
+    /// The root restarts a failed coordinator at most this many times within
+    /// `restart_window`, then escalates (as the conversation supervisor bounds its restarts).
+    pub max_restarts: u32,
+    pub restart_window: Duration,
 }
 
 impl Default for VisionSettings {
@@ -33,6 +46,8 @@ impl Default for VisionSettings {
         Self {
             agent_timeout: Duration::from_secs(25),
             max_concurrent_per_agent: 8,
+            max_restarts: 3,
+            restart_window: Duration::from_secs(10),
         }
     }
 }
@@ -42,13 +57,15 @@ pub enum CoordinatorMsg {
     Analyse {
         photo: Photo,
         caption: Option<String>,
+        span: tracing::Span,
         reply: RpcReplyPort<Vec<AgentOutcome>>,
     },
-    /// The agents' outcomes merged by the consensus actor, with the person's calibration.
+    /// The agents' outcomes merged by the photo's consensus actor, with the person's calibration.
     Estimate {
         photo: Photo,
         caption: Option<String>,
         calibration: Calibration,
+        span: tracing::Span,
         reply: RpcReplyPort<PhotoEstimate>,
     },
 }
@@ -65,7 +82,6 @@ struct AgentSlot {
 
 pub struct CoordinatorState {
     agents: Vec<AgentSlot>,
-    consensus: ActorRef<ConsensusMsg>,
     settings: VisionSettings,
 }
 
@@ -86,18 +102,15 @@ impl Actor for VisionCoordinator {
             let actor = spawn_agent(&myself, model.clone(), &args.settings).await?;
             agents.push(AgentSlot { model, actor });
         }
-        let (consensus, _) =
-            Actor::spawn_linked(None, ConsensusActor, (), myself.get_cell()).await?;
         Ok(CoordinatorState {
             agents,
-            consensus,
             settings: args.settings,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -105,14 +118,29 @@ impl Actor for VisionCoordinator {
             CoordinatorMsg::Analyse {
                 photo,
                 caption,
+                span,
                 reply,
-            } => analyse(state, photo, caption, reply),
+            } => {
+                start_photo(
+                    &myself,
+                    state,
+                    photo,
+                    caption,
+                    span,
+                    Answer::Outcomes(reply),
+                )
+                .await
+            }
             CoordinatorMsg::Estimate {
                 photo,
                 caption,
                 calibration,
+                span,
                 reply,
-            } => estimate(state, photo, caption, calibration, reply),
+            } => {
+                let answer = Answer::Estimate { calibration, reply };
+                start_photo(&myself, state, photo, caption, span, answer).await
+            }
         }
         Ok(())
     }
@@ -123,47 +151,55 @@ impl Actor for VisionCoordinator {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let stopped = match &event {
-            SupervisionEvent::ActorTerminated(cell, _, _)
-            | SupervisionEvent::ActorFailed(cell, _) => cell.get_id(),
+        let (stopped, failure) = match &event {
+            SupervisionEvent::ActorTerminated(cell, _, _) => (cell.get_id(), None),
+            SupervisionEvent::ActorFailed(cell, error) => (cell.get_id(), Some(error.to_string())),
             SupervisionEvent::ActorStarted(_) | SupervisionEvent::ProcessGroupChanged(_) => {
                 return Ok(())
             }
         };
-        if state.consensus.get_id() == stopped {
-            tracing::warn!("the consensus actor stopped; restarting it");
-            state.consensus = Actor::spawn_linked(None, ConsensusActor, (), myself.get_cell())
-                .await?
-                .0;
-            return Ok(());
-        }
-        if let Some(slot) = state
+        let Some(slot) = state
             .agents
             .iter_mut()
             .find(|slot| slot.actor.get_id() == stopped)
-        {
-            tracing::warn!(
-                agent = slot.model.name(),
-                "a vision agent stopped; restarting it"
-            );
-            metrics::counter!(crate::metrics::VISION_AGENT_RESTARTS_TOTAL, "agent" => slot.model.name().to_owned()).increment(1);
-            slot.actor = spawn_agent(&myself, slot.model.clone(), &state.settings).await?;
-        }
+        else {
+            // A photo's consensus actor: it stops by itself once it answered.
+            if let Some(reason) = failure {
+                tracing::warn!(%reason, "a photo's consensus failed; its sender is asked to send it again");
+            }
+            return Ok(());
+        };
+        tracing::warn!(
+            agent = slot.model.name(),
+            reason = failure.as_deref().unwrap_or("stopped"),
+            "a vision agent stopped; restarting it"
+        );
+        metrics::counter!(crate::metrics::VISION_AGENT_RESTARTS_TOTAL, "agent" => slot.model.name().to_owned()).increment(1);
+        slot.actor = spawn_agent(&myself, slot.model.clone(), &state.settings).await?;
         Ok(())
     }
+}
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        for slot in &state.agents {
-            slot.actor.unlink(_myself.get_cell());
-            slot.actor.stop(None);
-        }
-        state.consensus.unlink(_myself.get_cell());
-        state.consensus.stop(None);
-        Ok(())
+impl VisionCoordinator {
+    /// Spawns the coordinator (and its agents) linked under `supervisor`, and points `branch`'s
+    /// handle at it. The root calls this at start and for each restart.
+    pub async fn start(
+        branch: &VisionArgs,
+        settings: &VisionSettings,
+        supervisor: ractor::ActorCell,
+    ) -> Result<ActorRef<CoordinatorMsg>, ractor::SpawnErr> {
+        let args = CoordinatorArgs {
+            models: branch.models.clone(),
+            settings: settings.clone(),
+        };
+        let name = crate::persistence::unique_name("vision");
+        let (actor, _join) =
+            Actor::spawn_linked(Some(name), VisionCoordinator, args, supervisor).await?;
+        branch.running.send_replace(Some(Running {
+            actor: actor.clone(),
+            agent_timeout: settings.agent_timeout,
+        }));
+        Ok(actor)
     }
 }
 
@@ -180,125 +216,102 @@ async fn spawn_agent(
     Ok(actor)
 }
 
-fn analyse(
+/// Hands the photo to a consensus actor of its own; the coordinator never waits on a model. If
+/// that actor cannot start, the reply goes down with its arguments and the sender hears
+/// [`VisionError::Interrupted`].
+async fn start_photo(
+    myself: &ActorRef<CoordinatorMsg>,
     state: &CoordinatorState,
     photo: Photo,
     caption: Option<String>,
-    reply: RpcReplyPort<Vec<AgentOutcome>>,
+    span: tracing::Span,
+    answer: Answer,
 ) {
-    let outcomes = fan_out(state, photo, caption);
-    tokio::spawn(async move {
-        let _ = reply.send(outcomes.await);
-    });
-}
-
-/// Fans out, then hands the outcomes to the consensus actor; if that fails on this input, the
-/// same judgement runs here rather than losing the photo.
-fn estimate(
-    state: &CoordinatorState,
-    photo: Photo,
-    caption: Option<String>,
-    calibration: Calibration,
-    reply: RpcReplyPort<PhotoEstimate>,
-) {
-    let outcomes = fan_out(state, photo, caption);
-    let consensus = state.consensus.clone();
-    tokio::spawn(async move {
-        let outcomes = outcomes.await;
-        let merged = consensus
-            .call(
-                |reply| ConsensusMsg::Merge {
-                    outcomes: outcomes.clone(),
-                    calibration: calibration.clone(),
-                    reply,
-                },
-                Some(Duration::from_secs(5)),
-            )
-            .await;
-        let estimate = match merged {
-            Ok(ractor::rpc::CallResult::Success(estimate)) => estimate,
-            _ => super::consensus_actor::judge_calibrated(&outcomes, &calibration),
-        };
-        let _ = reply.send(estimate);
-    });
-}
-
-/// Asks every agent at once; the returned future (run in a task, so the coordinator never waits
-/// on a model) ends with one outcome per agent when all answered or the deadline passed.
-fn fan_out(
-    state: &CoordinatorState,
-    photo: Photo,
-    caption: Option<String>,
-) -> impl std::future::Future<Output = Vec<AgentOutcome>> + Send + 'static {
     let deadline = Instant::now() + state.settings.agent_timeout;
     let job = Arc::new(Job {
         photo,
         caption,
         deadline,
+        span,
     });
-    let agents: Vec<(String, ActorRef<VisionAgentMsg>)> = state
+    let agents = state
         .agents
         .iter()
         .map(|slot| (slot.model.name().to_owned(), slot.actor.clone()))
         .collect();
-    // A little beyond the deadline, so an agent's own timeout outcome arrives first.
-    let wait = state.settings.agent_timeout + Duration::from_millis(250);
-    async move {
-        let calls = agents.into_iter().map(|(name, actor)| {
-            let job = job.clone();
-            async move {
-                let started = Instant::now();
-                match actor
-                    .call(|reply| VisionAgentMsg::Analyse { job, reply }, Some(wait))
-                    .await
-                {
-                    Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
-                    Ok(ractor::rpc::CallResult::Timeout) => AgentOutcome {
-                        agent: name,
-                        result: Err(VisionError::Timeout),
-                        elapsed: started.elapsed(),
-                    },
-                    _ => AgentOutcome {
-                        agent: name,
-                        result: Err(VisionError::Unavailable("the agent stopped".into())),
-                        elapsed: started.elapsed(),
-                    },
-                }
-            }
-        });
-        futures::future::join_all(calls).await
+    let args = ConsensusArgs {
+        job: job.clone(),
+        agents,
+        wait: state.settings.agent_timeout + Duration::from_millis(250),
+        answer,
+    };
+    if let Err(error) = Actor::spawn_linked(None, ConsensusActor, args, myself.get_cell()).await {
+        job.span.in_scope(
+            || tracing::error!(%error, "a photo's consensus actor could not start; its sender is asked to send it again"),
+        );
     }
 }
 
-/// The application's handle on the coordinator.
+/// The coordinator running now, as the root last started it.
 #[derive(Clone)]
-pub struct VisionHandle {
+struct Running {
     actor: ActorRef<CoordinatorMsg>,
     agent_timeout: Duration,
+}
+
+/// How long a photo sent while the branch restarts waits for the new coordinator.
+const RESTART_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The vision branch as the root gets it in [`crate::root::RootArgs`]: the models (one agent
+/// each; none: photo analysis is not configured), and the handle the root keeps pointed at the
+/// running coordinator. The handle can be given out before the root starts (the agent of the
+/// conversations is built first); it answers once the root has started the branch.
+pub struct VisionArgs {
+    pub models: Vec<Arc<dyn VisionModel>>,
+    running: watch::Sender<Option<Running>>,
+    handle: VisionHandle,
+}
+
+impl VisionArgs {
+    pub fn new(models: Vec<Arc<dyn VisionModel>>) -> Self {
+        let (running, current) = watch::channel(None);
+        let handle = VisionHandle {
+            running: current,
+            agents: models.len(),
+        };
+        Self {
+            models,
+            running,
+            handle,
+        }
+    }
+
+    /// The way in for photos (cloneable; it follows the coordinator across restarts).
+    pub fn handle(&self) -> VisionHandle {
+        self.handle.clone()
+    }
+
+    /// The branch is stopped for good: photos are answered "not running" at once.
+    pub(crate) fn detach(&self) {
+        self.running.send_replace(None);
+    }
+}
+
+impl Default for VisionArgs {
+    /// No vision model: photo analysis is not configured.
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+/// The handle on the vision branch, for the conversations' agent, the HTTP API and the CLI.
+#[derive(Clone)]
+pub struct VisionHandle {
+    running: watch::Receiver<Option<Running>>,
     agents: usize,
 }
 
 impl VisionHandle {
-    /// Starts the coordinator and one agent per model.
-    pub async fn start(
-        models: Vec<Arc<dyn VisionModel>>,
-        settings: VisionSettings,
-    ) -> Result<Self, ActorProcessingErr> {
-        let agents = models.len();
-        let agent_timeout = settings.agent_timeout;
-        let (actor, _) = Actor::spawn(
-            None,
-            VisionCoordinator,
-            CoordinatorArgs { models, settings },
-        )
-        .await?;
-        Ok(Self {
-            actor,
-            agent_timeout,
-            agents,
-        })
-    }
-
     /// How many vision agents there are (0: photo analysis is not configured).
     pub fn agents(&self) -> usize {
         self.agents
@@ -310,29 +323,21 @@ impl VisionHandle {
         photo: Photo,
         caption: Option<String>,
     ) -> Result<Vec<AgentOutcome>, VisionError> {
-        let wait = self.agent_timeout + Duration::from_secs(1);
-        match self
-            .actor
-            .call(
-                |reply| CoordinatorMsg::Analyse {
-                    photo,
-                    caption,
-                    reply,
-                },
-                Some(wait),
-            )
-            .await
-        {
-            Ok(ractor::rpc::CallResult::Success(outcomes)) => Ok(outcomes),
-            Ok(ractor::rpc::CallResult::Timeout) => Err(VisionError::Timeout),
-            _ => Err(VisionError::Unavailable(
-                "photo analysis is not running".into(),
-            )),
-        }
+        let span = tracing::Span::current();
+        self.ask(
+            |reply| CoordinatorMsg::Analyse {
+                photo: photo.clone(),
+                caption: caption.clone(),
+                span: span.clone(),
+                reply,
+            },
+            Duration::from_secs(1),
+        )
+        .await
     }
 
-    /// The agents' outcomes for `photo`, merged by the consensus actor with every agent at
-    /// weight 1 (no person's calibration).
+    /// The agents' outcomes for `photo`, merged with every agent at weight 1 (no person's
+    /// calibration).
     pub async fn estimate(
         &self,
         photo: Photo,
@@ -342,104 +347,111 @@ impl VisionHandle {
             .await
     }
 
-    /// The agents' outcomes for `photo`, merged by the consensus actor with the person's
-    /// calibration of each agent (learned from their corrections).
+    /// The agents' outcomes for `photo`, merged with the person's calibration of each agent
+    /// (learned from their corrections). The log lines of the branch about this photo are in the
+    /// caller's span (the turn's person and message).
     pub async fn estimate_calibrated(
         &self,
         photo: Photo,
         caption: Option<String>,
         calibration: Calibration,
     ) -> Result<PhotoEstimate, VisionError> {
-        let wait = self.agent_timeout + Duration::from_secs(6);
-        match self
-            .actor
-            .call(
-                |reply| CoordinatorMsg::Estimate {
-                    photo,
-                    caption,
-                    calibration,
-                    reply,
-                },
-                Some(wait),
-            )
-            .await
-        {
-            Ok(ractor::rpc::CallResult::Success(estimate)) => Ok(estimate),
-            Ok(ractor::rpc::CallResult::Timeout) => Err(VisionError::Timeout),
-            _ => Err(VisionError::Unavailable(
-                "photo analysis is not running".into(),
-            )),
-        }
+        let span = tracing::Span::current();
+        self.ask(
+            |reply| CoordinatorMsg::Estimate {
+                photo: photo.clone(),
+                caption: caption.clone(),
+                calibration: calibration.clone(),
+                span: span.clone(),
+                reply,
+            },
+            Duration::from_secs(6),
+        )
+        .await
     }
 
-    pub fn stop(&self) {
-        self.actor.stop(None);
+    /// The coordinator the handle points at now (for tests of the restart policy).
+    #[cfg(test)]
+    pub(crate) fn coordinator_id(&self) -> Option<ractor::ActorId> {
+        self.running
+            .borrow()
+            .as_ref()
+            .map(|running| running.actor.get_id())
+    }
+
+    /// Waits (at most `within`) until the handle points at another coordinator than
+    /// `previous`: the restarted one, or none once the branch is stopped for good.
+    #[cfg(test)]
+    pub(crate) async fn wait_for_other_coordinator(
+        &self,
+        previous: Option<ractor::ActorId>,
+        within: Duration,
+    ) -> bool {
+        let mut running = self.running.clone();
+        let changed = running
+            .wait_for(|running| running.as_ref().map(|running| running.actor.get_id()) != previous);
+        let changed = matches!(tokio::time::timeout(within, changed).await, Ok(Ok(_)));
+        changed
+    }
+
+    /// Sends the request to the running coordinator and waits (its agents' deadline plus
+    /// `margin`). A request the coordinator never received (it had just failed) waits for the
+    /// restarted one, once; a request it received and then lost (it failed with the photo in
+    /// flight) is [`VisionError::Interrupted`]: the person sends it again.
+    async fn ask<T: Send + 'static>(
+        &self,
+        message: impl Fn(RpcReplyPort<T>) -> CoordinatorMsg,
+        margin: Duration,
+    ) -> Result<T, VisionError> {
+        let mut running = self.running.clone();
+        let mut patient = true;
+        loop {
+            let Some(current) = running.borrow_and_update().clone() else {
+                return Err(VisionError::Unavailable(
+                    "photo analysis is not running".into(),
+                ));
+            };
+            let wait = current.agent_timeout + margin;
+            match current.actor.call(&message, Some(wait)).await {
+                Ok(ractor::rpc::CallResult::Success(answer)) => return Ok(answer),
+                Ok(ractor::rpc::CallResult::Timeout) => return Err(VisionError::Timeout),
+                Ok(ractor::rpc::CallResult::SenderError) => return Err(VisionError::Interrupted),
+                Err(_not_delivered) if patient => {
+                    patient = false;
+                    match tokio::time::timeout(RESTART_PATIENCE, running.changed()).await {
+                        Ok(Ok(())) => continue,
+                        _ => return Err(VisionError::Interrupted),
+                    }
+                }
+                Err(_not_delivered) => return Err(VisionError::Interrupted),
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use async_trait::async_trait;
+    use std::sync::atomic::Ordering;
 
     use super::*;
-    use crate::vision::{SeenItem, VisionAnswer};
+    use crate::vision::scripted::{photo, Scripted};
 
-    /// A scripted model: answers `kcal` after `delay`, or fails, or panics once.
-    struct Scripted {
-        name: String,
-        delay: Duration,
-        kcal: Option<f64>,
-        panic_once: AtomicBool,
-    }
-
-    impl Scripted {
-        fn model(name: &str, delay_ms: u64, kcal: Option<f64>) -> Arc<dyn VisionModel> {
-            Arc::new(Self {
-                name: name.into(),
-                delay: Duration::from_millis(delay_ms),
-                kcal,
-                panic_once: AtomicBool::new(false),
-            })
-        }
-    }
-
-    #[async_trait]
-    impl VisionModel for Scripted {
-        fn name(&self) -> &str {
-            &self.name
-        }
-
-        async fn analyse(
-            &self,
-            _photo: &Photo,
-            _caption: Option<&str>,
-        ) -> Result<VisionAnswer, VisionError> {
-            if self.panic_once.swap(false, Ordering::SeqCst) {
-                panic!("scripted panic");
-            }
-            tokio::time::sleep(self.delay).await;
-            match self.kcal {
-                Some(kcal) => Ok(VisionAnswer {
-                    no_food: false,
-                    items: vec![SeenItem {
-                        name: "rice".into(),
-                        grams: 150.0,
-                        kcal,
-                        protein_g: 4.0,
-                        carbs_g: 40.0,
-                        fat_g: 0.5,
-                        confidence: 0.8,
-                    }],
-                }),
-                None => Err(VisionError::Unavailable("scripted failure".into())),
-            }
-        }
-    }
-
-    fn photo() -> Photo {
-        Photo::sniff(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0]).unwrap()
+    /// The coordinator alone, unsupervised (the root's tests run it under the root).
+    async fn start(
+        models: Vec<Arc<dyn VisionModel>>,
+        settings: VisionSettings,
+    ) -> (VisionHandle, ActorRef<CoordinatorMsg>) {
+        let branch = VisionArgs::new(models.clone());
+        let args = CoordinatorArgs {
+            models,
+            settings: settings.clone(),
+        };
+        let (actor, _) = Actor::spawn(None, VisionCoordinator, args).await.unwrap();
+        branch.running.send_replace(Some(Running {
+            actor: actor.clone(),
+            agent_timeout: settings.agent_timeout,
+        }));
+        (branch.handle(), actor)
     }
 
     #[tokio::test(start_paused = true)]
@@ -447,8 +459,9 @@ mod tests {
         let settings = VisionSettings {
             agent_timeout: Duration::from_secs(25),
             max_concurrent_per_agent: 2,
+            ..VisionSettings::default()
         };
-        let handle = VisionHandle::start(
+        let (handle, coordinator) = start(
             vec![
                 Scripted::model("a", 10_000, Some(200.0)),
                 Scripted::model("b", 20_000, Some(220.0)),
@@ -457,8 +470,7 @@ mod tests {
             ],
             settings,
         )
-        .await
-        .unwrap();
+        .await;
         let started = Instant::now();
         let outcomes = handle.analyse(photo(), Some("rice".into())).await.unwrap();
         let elapsed = started.elapsed();
@@ -483,41 +495,35 @@ mod tests {
             by_agent("broken"),
             Err(VisionError::Unavailable(_))
         ));
-        handle.stop();
+        coordinator.stop(None);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_fast_photo_is_not_held_back_by_the_deadline() {
-        let handle = VisionHandle::start(
+        let (handle, coordinator) = start(
             vec![
                 Scripted::model("a", 100, Some(100.0)),
                 Scripted::model("b", 300, Some(110.0)),
             ],
             VisionSettings::default(),
         )
-        .await
-        .unwrap();
+        .await;
         let started = Instant::now();
         let outcomes = handle.analyse(photo(), None).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(1));
         assert!(outcomes.iter().all(|o| o.result.is_ok()));
-        handle.stop();
+        coordinator.stop(None);
     }
 
     #[tokio::test]
     async fn a_panicking_model_costs_only_its_own_answer() {
-        let panicking = Arc::new(Scripted {
-            name: "panics".into(),
-            delay: Duration::ZERO,
-            kcal: Some(1.0),
-            panic_once: AtomicBool::new(true),
-        });
-        let handle = VisionHandle::start(
+        let panicking = Scripted::new("panics", 0, Some(1.0));
+        panicking.panic_in_analyse.store(true, Ordering::SeqCst);
+        let (handle, coordinator) = start(
             vec![panicking, Scripted::model("fine", 10, Some(120.0))],
             VisionSettings::default(),
         )
-        .await
-        .unwrap();
+        .await;
         let outcomes = handle.analyse(photo(), None).await.unwrap();
         assert!(matches!(
             outcomes[0].result,
@@ -527,12 +533,12 @@ mod tests {
         // The next photo is analysed by both again.
         let outcomes = handle.analyse(photo(), None).await.unwrap();
         assert!(outcomes.iter().all(|o| o.result.is_ok()));
-        handle.stop();
+        coordinator.stop(None);
     }
 
     #[tokio::test(start_paused = true)]
     async fn estimates_merge_the_agents_that_answered() {
-        let handle = VisionHandle::start(
+        let (handle, coordinator) = start(
             vec![
                 Scripted::model("a", 100, Some(200.0)),
                 Scripted::model("b", 200, Some(210.0)),
@@ -540,8 +546,7 @@ mod tests {
             ],
             VisionSettings::default(),
         )
-        .await
-        .unwrap();
+        .await;
         let PhotoEstimate::Food { consensus, agents } =
             handle.estimate(photo(), None).await.unwrap()
         else {
@@ -557,16 +562,14 @@ mod tests {
             agents.iter().find(|a| a.agent == "down").unwrap().status,
             "unavailable"
         );
-        handle.stop();
+        coordinator.stop(None);
     }
 
     #[tokio::test]
     async fn no_agents_means_no_outcomes() {
-        let handle = VisionHandle::start(Vec::new(), VisionSettings::default())
-            .await
-            .unwrap();
+        let (handle, coordinator) = start(Vec::new(), VisionSettings::default()).await;
         assert_eq!(handle.agents(), 0);
         assert!(handle.analyse(photo(), None).await.unwrap().is_empty());
-        handle.stop();
+        coordinator.stop(None);
     }
 }

@@ -1,25 +1,30 @@
 //! Photo analysis: vision agents run as parallel actors, one per configured vision model, under a
-//! coordinator that fans a photo out to all of them at once with deadlines.
+//! coordinator that hands each photo to a consensus actor of its own, which asks all of them at
+//! once with a deadline and merges what they said.
 //!
 //! ```text
-//! VisionCoordinator (coordinator.rs)   spawned by the application beside the root tree
+//! VisionCoordinator (coordinator.rs)   spawn_linked by the root; restarted by it (bounded)
 //!  ├── VisionAgent × N (agent.rs)      one per VISION_MODELS entry, spawn_linked; restarted if it fails
-//!  └── ConsensusActor (consensus_actor.rs)  merges the agents' outcomes; restarted if it fails
+//!  └── ConsensusActor × one per photo in flight (consensus_actor.rs)
+//!                                      spawn_linked per photo: asks every agent, merges, answers, stops
 //! ```
 //!
 //! The wall time of a photo is that of the slowest agent within the deadline, never the sum: the
-//! coordinator asks every agent at once and stops waiting at the deadline. What each agent said
-//! (or why it said nothing) comes back as [`AgentOutcome`]s for the consensus to merge.
+//! consensus actor asks every agent at once and stops waiting at the deadline. What each agent
+//! said (or why it said nothing) comes back as [`AgentOutcome`]s for the consensus to merge.
+//! Callers hold a [`VisionHandle`], which follows the coordinator across restarts.
 
 pub mod agent;
 pub mod consensus_actor;
 pub mod coordinator;
+#[cfg(test)]
+pub(crate) mod scripted;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use consensus_actor::{AgentItem, AgentReport, PhotoEstimate};
-pub use coordinator::{VisionCoordinator, VisionHandle, VisionSettings};
+pub use coordinator::{VisionArgs, VisionCoordinator, VisionHandle, VisionSettings};
 
 /// A photo to analyse, already validated by the edge (an image, within the size limit).
 #[derive(Clone, PartialEq)]
@@ -127,7 +132,15 @@ pub enum VisionError {
     Unavailable(String),
     #[error("the model's answer was not valid: {0}")]
     Invalid(String),
+    /// The branch failed (and is restarting) while the photo was in flight. Unlike the others,
+    /// its `Display` is what the person reads: [`INTERRUPTED_NOTICE`].
+    #[error("{}", INTERRUPTED_NOTICE)]
+    Interrupted,
 }
+
+/// What a person whose photo was in flight when photo analysis failed reads.
+pub const INTERRUPTED_NOTICE: &str =
+    "Photo analysis restarted while it was reading your photo, so nothing was saved. Please send the photo again.";
 
 /// A vision model: looks at a photo (with the person's caption as ground truth for what and how
 /// much) and answers structured JSON.

@@ -202,8 +202,8 @@ mod tests {
     use std::time::Duration;
 
     use health_actors::conversation::{Agent, TurnOutcome};
-    use health_actors::domain::UserId;
     use health_actors::domain::ChatId;
+    use health_actors::domain::UserId;
     use health_actors::memory::OfflineEmbedder;
     use health_actors::ports::{Outbox, Store, SystemClock};
     use health_actors::root::{Root, RootArgs, RootSettings};
@@ -230,6 +230,7 @@ mod tests {
                 agent,
                 clock: Arc::new(SystemClock),
                 settings: RootSettings::default(),
+                vision: health_actors::vision::VisionArgs::default(),
             })
             .await
             .unwrap();
