@@ -12,11 +12,9 @@ use crate::support::app::{spawn_app, Backend, TestApp};
 
 const ADMIN: &str = "admin-key-for-tests";
 
-/// A real photo of a meal (83 g chicken, 137 kcal).
-const PHOTO: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/benchmarks/photos/dish_1550704750_camera_A.jpeg"
-);
+/// A JPEG of a meal (tests/fixtures/meal.jpg); the fake vision models answer as if it showed
+/// about 83 g of chicken (137 kcal).
+const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meal.jpg");
 
 fn chicken(kcal: f64, grams: f64) -> Value {
     json!({"no_food": false, "items": [{"name": "chicken breast", "grams": grams, "kcal": kcal, "protein_g": 25.0, "carbs_g": 0.0, "fat_g": 3.0, "confidence": 0.8}]})
@@ -216,7 +214,7 @@ async fn an_integrator_logs_a_meal_and_deletes_the_user(backend: Backend) {
     assert_eq!(daily["entries"], 1);
     assert_eq!(daily["total"]["kcal"], saved["total"]["kcal"]);
 
-    let photo = std::fs::read(PHOTO).expect("the shared benchmark photo");
+    let photo = std::fs::read(PHOTO).expect("the test photo tests/fixtures/meal.jpg");
     let (status, logged) = upload_photo(&app, 4242, &photo, Some("chicken")).await;
     assert_eq!(status, StatusCode::CREATED, "{logged}");
     let agents = logged["agents"].as_array().unwrap();
@@ -1010,7 +1008,7 @@ async fn a_photo_with_no_food_or_no_answer_saves_nothing_and_says_why() {
     vars.extend(vision.iter().map(|(name, value)| (*name, value.as_str())));
     let app = spawn_app(Backend::Embedded, &vars).await;
     create_user(&app, 31).await;
-    let photo = std::fs::read(PHOTO).expect("the shared benchmark photo");
+    let photo = std::fs::read(PHOTO).expect("the test photo tests/fixtures/meal.jpg");
 
     // Nothing scripted: both providers answer 500.
     let (status, body) = upload_photo(&app, 31, &photo, None).await;
@@ -1070,7 +1068,7 @@ async fn without_vision_models_a_photo_is_refused_with_503() {
     )
     .await;
     create_user(&app, 32).await;
-    let photo = std::fs::read(PHOTO).expect("the shared benchmark photo");
+    let photo = std::fs::read(PHOTO).expect("the test photo tests/fixtures/meal.jpg");
     let (status, body) = upload_photo(&app, 32, &photo, Some("lunch")).await;
     assert_error(
         status,

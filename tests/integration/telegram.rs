@@ -17,13 +17,10 @@ use crate::support::app::test_settings;
 
 const PERSON: i64 = 5001;
 const STRANGER: i64 = 6666;
-const JPEG_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/benchmarks/photos/dish_1550704750_camera_A.jpeg"
-);
+const JPEG_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meal.jpg");
 
 fn jpeg() -> Vec<u8> {
-    std::fs::read(JPEG_PATH).expect("the benchmark photo is readable")
+    std::fs::read(JPEG_PATH).expect("the test photo tests/fixtures/meal.jpg")
 }
 
 struct BotApp {
