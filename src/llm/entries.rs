@@ -18,8 +18,7 @@ use std::fmt::Write as _;
 
 use chrono::Duration;
 use health_actors::conversation::{AgentError, TurnContext};
-use health_actors::domain::MessageId;
-use health_actors::domain::{FoodEntry, FoodItem};
+use health_actors::domain::{FoodEntry, FoodItem, MessageId};
 use health_actors::nutrition::{
     apply_correction, find_item, parse_correction, Change, Correction, CorrectionError, FoodTable,
 };

@@ -328,8 +328,7 @@ mod tests {
     use std::time::Duration;
 
     use health_actors::conversation::{Agent, TurnOutcome};
-    use health_actors::domain::ChatId;
-    use health_actors::domain::UserId;
+    use health_actors::domain::{ChatId, UserId};
     use health_actors::memory::OfflineEmbedder;
     use health_actors::ports::{Outbox, Store, SystemClock};
     use health_actors::root::{Root, RootArgs, RootSettings};
