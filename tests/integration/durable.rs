@@ -264,6 +264,8 @@ async fn api_chat_messages_survive_a_restart_and_a_retry_gets_the_stored_answer(
     use health_actors::domain::UserId;
     use serde_json::{json, Value};
 
+    use health_actors::testing::eventually;
+
     use crate::support::app::{spawn_app, Backend};
 
     const ADMIN: &str = "admin-key-for-durable-tests";
@@ -314,19 +316,17 @@ async fn api_chat_messages_survive_a_restart_and_a_retry_gets_the_stored_answer(
 
     let second_app = stopped.start().await;
     // Handled at start, before any retry.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut handled = false;
-    while Instant::now() < deadline && !handled {
-        handled = client
+    let handled = eventually(Duration::from_secs(20), || async {
+        client
             .query_one(
                 "SELECT done_at IS NOT NULL FROM inbox WHERE id = $1",
                 &[&banana_id],
             )
             .await
             .unwrap()
-            .get(0);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .get::<_, bool>(0)
+    })
+    .await;
     assert!(handled, "the kept message is handled after the restart");
     let banana = chat(&second_app, "meal-2", "a banana").await.unwrap();
     assert_eq!(banana.status(), 200);

@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use health_actors::testing::eventually;
+
 use crate::support::app::{spawn_app, spawn_app_behind_proxy, Backend};
 
 #[tokio::test]
@@ -277,16 +279,12 @@ async fn health_is_degraded_while_the_database_is_away_and_recovers() {
     );
 
     proxy.restore();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if app.get("/health").await.status() == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/health did not recover within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            app.get("/health").await.status() == 200
+        })
+        .await,
+        "/health did not recover within 10 s"
+    );
     app.stop().await.unwrap();
 }
