@@ -28,8 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use health_actors::conversation::TurnOutcome;
-use health_actors::domain::ChatId;
-use health_actors::domain::UserId;
+use health_actors::domain::{ChatId, UserId};
 use health_actors::inbound::Inbound;
 use health_actors::ports::Outbox;
 use health_actors::testing::RecordingOutbox;

@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use health_actors::conversation::{ConversationsHandle, TurnOutcome};
-use health_actors::domain::UserId;
-use health_actors::domain::{ChatId, MessageId};
+use health_actors::domain::{ChatId, MessageId, UserId};
 use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::inbox::{Inbox, SOURCE_CHAT};
 use health_actors::ports::{Button, Outbox, OutboxError, SentMessage};

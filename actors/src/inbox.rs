@@ -355,8 +355,7 @@ mod tests {
 
     use super::*;
     use crate::conversation::{Agent, AgentError, TurnContext};
-    use crate::domain::ChatId;
-    use crate::domain::{UserId, WeightLog};
+    use crate::domain::{ChatId, UserId, WeightLog};
     use crate::ports::SystemClock;
     use crate::root::{Root, RootArgs, RootHandle, RootSettings};
     use crate::testing::{MemoryStore, RecordingOutbox};

@@ -395,8 +395,7 @@ async fn escalate(myself: &ActorRef<RootMsg>, state: &mut RootState, reason: Str
 mod tests {
     use super::*;
     use crate::conversation::{SubmitError, TurnOutcome, RESTARTING_NOTICE};
-    use crate::domain::ChatId;
-    use crate::domain::{Role, UserId};
+    use crate::domain::{ChatId, Role, UserId};
     use crate::inbound::Inbound;
     use crate::ports::SystemClock;
     use crate::testing::{EchoAgent, MemoryStore, RecordingOutbox};

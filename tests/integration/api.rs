@@ -8,16 +8,13 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::fakes::llm::{self, FakeLlm, Scripted};
-use crate::support::app::{spawn_app, TestApp};
-use crate::support::db::{database_url, TestDatabase};
+use crate::support::app::{spawn_app, Backend, TestApp};
 
 const ADMIN: &str = "admin-key-for-tests";
 
-/// A real photo of a meal (83 g chicken, 137 kcal).
-const PHOTO: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/benchmarks/photos/dish_1550704750_camera_A.jpeg"
-);
+/// A JPEG of a meal (tests/fixtures/meal.jpg); the fake vision models answer as if it showed
+/// about 83 g of chicken (137 kcal).
+const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meal.jpg");
 
 fn chicken(kcal: f64, grams: f64) -> Value {
     json!({"no_food": false, "items": [{"name": "chicken breast", "grams": grams, "kcal": kcal, "protein_g": 25.0, "carbs_g": 0.0, "fat_g": 3.0, "confidence": 0.8}]})
@@ -166,7 +163,7 @@ fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &s
 /// key: create a user, log "2 eggs and a slice of toast" through chat, read it back from the
 /// list and the daily summary, upload a photo (two vision agents on a fake provider), delete
 /// the user (and their photo).
-async fn an_integrator_logs_a_meal_and_deletes_the_user(extra: &[(&str, &str)]) {
+async fn an_integrator_logs_a_meal_and_deletes_the_user(backend: Backend) {
     let fake = llm::start().await;
     fake.script(
         "/v1/chat/completions",
@@ -176,8 +173,7 @@ async fn an_integrator_logs_a_meal_and_deletes_the_user(extra: &[(&str, &str)]) 
     let vision = vision_vars(&fake);
     let mut vars = vec![("RUN_MODE", "api"), ("API_KEYS", ADMIN)];
     vars.extend(vision.iter().map(|(name, value)| (*name, value.as_str())));
-    vars.extend_from_slice(extra);
-    let app = spawn_app(&vars).await;
+    let app = spawn_app(backend, &vars).await;
     let user = create_user(&app, 4242).await;
     assert_eq!(user["id"], 4242);
     assert_eq!(user["profile"]["timezone"], "Europe/Paris");
@@ -218,7 +214,7 @@ async fn an_integrator_logs_a_meal_and_deletes_the_user(extra: &[(&str, &str)]) 
     assert_eq!(daily["entries"], 1);
     assert_eq!(daily["total"]["kcal"], saved["total"]["kcal"]);
 
-    let photo = std::fs::read(PHOTO).expect("the shared benchmark photo");
+    let photo = std::fs::read(PHOTO).expect("the test photo tests/fixtures/meal.jpg");
     let (status, logged) = upload_photo(&app, 4242, &photo, Some("chicken")).await;
     assert_eq!(status, StatusCode::CREATED, "{logged}");
     let agents = logged["agents"].as_array().unwrap();
@@ -290,22 +286,20 @@ async fn an_integrator_logs_a_meal_and_deletes_the_user(extra: &[(&str, &str)]) 
 
 #[tokio::test]
 async fn an_integrator_logs_a_meal_on_the_embedded_database() {
-    an_integrator_logs_a_meal_and_deletes_the_user(&[]).await;
+    an_integrator_logs_a_meal_and_deletes_the_user(Backend::Embedded).await;
 }
 
 #[tokio::test]
 async fn an_integrator_logs_a_meal_on_postgres() {
-    let Some(url) = database_url("TEST_DATABASE_URL") else {
+    let Some(backend) = Backend::Postgres.available() else {
         return;
     };
-    let database = TestDatabase::create(&url).await.unwrap();
-    an_integrator_logs_a_meal_and_deletes_the_user(&[("DATABASE_URL", database.url())]).await;
-    database.drop_database().await;
+    an_integrator_logs_a_meal_and_deletes_the_user(backend).await;
 }
 
 #[tokio::test]
 async fn without_api_keys_the_api_refuses_with_a_clear_message() {
-    let app = spawn_app(&[("RUN_MODE", "api")]).await;
+    let app = spawn_app(Backend::Embedded, &[("RUN_MODE", "api")]).await;
     let (status, body) = call(request(
         &app,
         Method::GET,
@@ -368,7 +362,11 @@ async fn the_api_is_not_mounted_when_the_run_mode_does_not_serve_it() {
 
 #[tokio::test]
 async fn keys_are_required_and_per_user_keys_act_only_on_their_user() {
-    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", &format!("other,{ADMIN}"))]).await;
+    let app = spawn_app(
+        Backend::Embedded,
+        &[("RUN_MODE", "api"), ("API_KEYS", &format!("other,{ADMIN}"))],
+    )
+    .await;
     create_user(&app, 1).await;
     create_user(&app, 2).await;
 
@@ -425,7 +423,11 @@ async fn keys_are_required_and_per_user_keys_act_only_on_their_user() {
 
 #[tokio::test]
 async fn the_same_idempotency_key_replays_the_answer_and_saves_once() {
-    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    let app = spawn_app(
+        Backend::Embedded,
+        &[("RUN_MODE", "api"), ("API_KEYS", ADMIN)],
+    )
+    .await;
     create_user(&app, 5).await;
     let send_with_key = |key: &'static str, message: &'static str| {
         request(&app, Method::POST, "/api/v1/chat", Some(ADMIN))
@@ -468,7 +470,11 @@ async fn the_same_idempotency_key_replays_the_answer_and_saves_once() {
 
 #[tokio::test]
 async fn bodies_are_validated_limited_and_typed() {
-    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    let app = spawn_app(
+        Backend::Embedded,
+        &[("RUN_MODE", "api"), ("API_KEYS", ADMIN)],
+    )
+    .await;
     create_user(&app, 6).await;
 
     let (status, body) = chat(&app, ADMIN, 6, "   ").await;
@@ -606,11 +612,14 @@ async fn bodies_are_validated_limited_and_typed() {
 
 #[tokio::test]
 async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
-    let app = spawn_app(&[
-        ("RUN_MODE", "api"),
-        ("API_KEYS", &format!("{ADMIN},second")),
-        ("API_RATE_LIMIT_PER_MINUTE", "3"),
-    ])
+    let app = spawn_app(
+        Backend::Embedded,
+        &[
+            ("RUN_MODE", "api"),
+            ("API_KEYS", &format!("{ADMIN},second")),
+            ("API_RATE_LIMIT_PER_MINUTE", "3"),
+        ],
+    )
     .await;
     for _ in 0..3 {
         let (status, _) = call(request(&app, Method::GET, "/api/v1/users/1", Some(ADMIN))).await;
@@ -646,7 +655,11 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
 
 #[tokio::test]
 async fn profile_and_goals_are_read_and_patched() {
-    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    let app = spawn_app(
+        Backend::Embedded,
+        &[("RUN_MODE", "api"), ("API_KEYS", ADMIN)],
+    )
+    .await;
     create_user(&app, 8).await;
     let (status, profile) = call(
         request(&app, Method::PATCH, "/api/v1/users/8/profile", Some(ADMIN)).json(&json!({
@@ -732,7 +745,11 @@ async fn profile_and_goals_are_read_and_patched() {
 
 #[tokio::test]
 async fn food_entries_are_created_paged_corrected_and_deleted() {
-    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    let app = spawn_app(
+        Backend::Embedded,
+        &[("RUN_MODE", "api"), ("API_KEYS", ADMIN)],
+    )
+    .await;
     create_user(&app, 9).await;
     let path = "/api/v1/users/9/food-entries";
     let meals = [
@@ -885,7 +902,11 @@ async fn food_entries_are_created_paged_corrected_and_deleted() {
 
 #[tokio::test]
 async fn memories_are_listed_and_unknown_ones_cannot_be_deleted() {
-    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    let app = spawn_app(
+        Backend::Embedded,
+        &[("RUN_MODE", "api"), ("API_KEYS", ADMIN)],
+    )
+    .await;
     create_user(&app, 10).await;
     let (status, page) = call(request(
         &app,
@@ -909,11 +930,14 @@ async fn memories_are_listed_and_unknown_ones_cannot_be_deleted() {
 
 #[tokio::test]
 async fn cors_preflight_allows_only_configured_origins() {
-    let app = spawn_app(&[
-        ("RUN_MODE", "api"),
-        ("API_KEYS", ADMIN),
-        ("CORS_ORIGINS", "https://app.example.com"),
-    ])
+    let app = spawn_app(
+        Backend::Embedded,
+        &[
+            ("RUN_MODE", "api"),
+            ("API_KEYS", ADMIN),
+            ("CORS_ORIGINS", "https://app.example.com"),
+        ],
+    )
     .await;
     let allowed = send(
         request(&app, Method::OPTIONS, "/api/v1/chat", None)
@@ -942,7 +966,11 @@ async fn cors_preflight_allows_only_configured_origins() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_and_the_bearer_scheme() {
-    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    let app = spawn_app(
+        Backend::Embedded,
+        &[("RUN_MODE", "api"), ("API_KEYS", ADMIN)],
+    )
+    .await;
     let (status, document) = call(request(&app, Method::GET, "/openapi.json", None)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
@@ -978,9 +1006,9 @@ async fn a_photo_with_no_food_or_no_answer_saves_nothing_and_says_why() {
     let vision = vision_vars(&fake);
     let mut vars = vec![("RUN_MODE", "api"), ("API_KEYS", ADMIN)];
     vars.extend(vision.iter().map(|(name, value)| (*name, value.as_str())));
-    let app = spawn_app(&vars).await;
+    let app = spawn_app(Backend::Embedded, &vars).await;
     create_user(&app, 31).await;
-    let photo = std::fs::read(PHOTO).expect("the shared benchmark photo");
+    let photo = std::fs::read(PHOTO).expect("the test photo tests/fixtures/meal.jpg");
 
     // Nothing scripted: both providers answer 500.
     let (status, body) = upload_photo(&app, 31, &photo, None).await;
@@ -1034,9 +1062,13 @@ async fn a_photo_with_no_food_or_no_answer_saves_nothing_and_says_why() {
 
 #[tokio::test]
 async fn without_vision_models_a_photo_is_refused_with_503() {
-    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    let app = spawn_app(
+        Backend::Embedded,
+        &[("RUN_MODE", "api"), ("API_KEYS", ADMIN)],
+    )
+    .await;
     create_user(&app, 32).await;
-    let photo = std::fs::read(PHOTO).expect("the shared benchmark photo");
+    let photo = std::fs::read(PHOTO).expect("the test photo tests/fixtures/meal.jpg");
     let (status, body) = upload_photo(&app, 32, &photo, Some("lunch")).await;
     assert_error(
         status,
@@ -1058,16 +1090,10 @@ fn at(text: &str) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn progress_shows_xp_streaks_and_achievements_from_the_store() {
-    let Some(url) = database_url("TEST_DATABASE_URL") else {
+    let Some(backend) = Backend::Postgres.available() else {
         return;
     };
-    let database = TestDatabase::create(&url).await.unwrap();
-    let app = spawn_app(&[
-        ("RUN_MODE", "api"),
-        ("API_KEYS", ADMIN),
-        ("DATABASE_URL", database.url()),
-    ])
-    .await;
+    let app = spawn_app(backend, &[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
     create_user(&app, 40).await;
     let path = "/api/v1/users/40/progress";
 
@@ -1079,7 +1105,11 @@ async fn progress_shows_xp_streaks_and_achievements_from_the_store() {
         json!({"xp_total": 0, "xp_events": [], "next_cursor": null, "streaks": [], "achievements": []})
     );
 
-    let (store, _) = health_agent::store::PostgresStore::connect(database.url(), 2)
+    let database_url = app
+        .database_url()
+        .expect("a PostgreSQL database")
+        .to_owned();
+    let (store, _) = health_agent::store::PostgresStore::connect(&database_url, 2)
         .await
         .unwrap();
     let xp = |n: u128, amount: i64, created_at: &str| XpEvent {
@@ -1163,12 +1193,15 @@ async fn progress_shows_xp_streaks_and_achievements_from_the_store() {
         "invalid_field",
     );
     app.stop().await.unwrap();
-    database.drop_database().await;
 }
 
 #[tokio::test]
 async fn whole_numbers_are_integers_and_the_document_lists_the_accepted_names() {
-    let app = spawn_app(&[("RUN_MODE", "api"), ("API_KEYS", ADMIN)]).await;
+    let app = spawn_app(
+        Backend::Embedded,
+        &[("RUN_MODE", "api"), ("API_KEYS", ADMIN)],
+    )
+    .await;
     // JSON Schema's integer includes 1324.0.
     let (status, user) = call(
         request(&app, Method::POST, "/api/v1/users", Some(ADMIN))

@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use health_actors::domain::{ChatId, MessageId};
-use health_actors::domain::{FoodEntry, UserId};
+use health_actors::domain::{ChatId, FoodEntry, MessageId, UserId};
 use health_actors::inbound::InboundContent;
 use health_actors::ports::Button;
 use health_actors::testing::{RecordingOutbox, Sent};

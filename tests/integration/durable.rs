@@ -264,18 +264,15 @@ async fn api_chat_messages_survive_a_restart_and_a_retry_gets_the_stored_answer(
     use health_actors::domain::UserId;
     use serde_json::{json, Value};
 
-    use crate::support::app::spawn_app;
+    use health_actors::testing::eventually;
+
+    use crate::support::app::{spawn_app, Backend};
 
     const ADMIN: &str = "admin-key-for-durable-tests";
-    let Some(server) = database_url("TEST_DATABASE_URL") else {
+    let Some(backend) = Backend::Postgres.available() else {
         return;
     };
-    let database = TestDatabase::create(&server).await.unwrap();
-    let vars = [
-        ("RUN_MODE", "api"),
-        ("API_KEYS", ADMIN),
-        ("DATABASE_URL", database.url()),
-    ];
+    let vars = [("RUN_MODE", "api"), ("API_KEYS", ADMIN)];
     let chat = |app: &crate::support::app::TestApp, key: &str, message: &str| {
         app.client
             .post(app.url("/api/v1/chat"))
@@ -285,7 +282,7 @@ async fn api_chat_messages_survive_a_restart_and_a_retry_gets_the_stored_answer(
             .send()
     };
 
-    let first_app = spawn_app(&vars).await;
+    let first_app = spawn_app(backend, &vars).await;
     let created = first_app
         .client
         .post(first_app.url("/api/v1/users"))
@@ -299,10 +296,11 @@ async fn api_chat_messages_survive_a_restart_and_a_retry_gets_the_stored_answer(
     assert_eq!(eggs.status(), 200);
     let eggs: Value = eggs.json().await.unwrap();
     assert!(eggs["saved"]["food_entry"].is_object(), "{eggs}");
-    first_app.stop().await.unwrap();
+    let stopped = first_app.shut_down().await.unwrap();
 
     // A process that kept "a banana" (key meal-2) and was killed before handling it.
-    let (client, connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+    let database_url = stopped.database_url().expect("a PostgreSQL database");
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
@@ -316,21 +314,19 @@ async fn api_chat_messages_survive_a_restart_and_a_retry_gets_the_stored_answer(
         .await
         .unwrap();
 
-    let second_app = spawn_app(&vars).await;
+    let second_app = stopped.start().await;
     // Handled at start, before any retry.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut handled = false;
-    while Instant::now() < deadline && !handled {
-        handled = client
+    let handled = eventually(Duration::from_secs(20), || async {
+        client
             .query_one(
                 "SELECT done_at IS NOT NULL FROM inbox WHERE id = $1",
                 &[&banana_id],
             )
             .await
             .unwrap()
-            .get(0);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .get::<_, bool>(0)
+    })
+    .await;
     assert!(handled, "the kept message is handled after the restart");
     let banana = chat(&second_app, "meal-2", "a banana").await.unwrap();
     assert_eq!(banana.status(), 200);
@@ -367,7 +363,6 @@ async fn api_chat_messages_survive_a_restart_and_a_retry_gets_the_stored_answer(
         .unwrap()
         .get(0);
     assert_eq!(entries, 2, "2 eggs and a banana, once each");
-    second_app.stop().await.unwrap();
     drop(client);
-    database.drop_database().await;
+    second_app.stop().await.unwrap();
 }

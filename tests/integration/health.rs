@@ -4,11 +4,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::app::spawn_app;
+use health_actors::testing::eventually;
+
+use crate::support::app::{spawn_app, spawn_app_behind_proxy, Backend};
 
 #[tokio::test]
 async fn health_is_healthy_on_the_embedded_database() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app(Backend::Embedded, &[]).await;
     let response = app.get("/health").await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -22,7 +24,7 @@ async fn health_is_healthy_on_the_embedded_database() {
 
 #[tokio::test]
 async fn metrics_are_prometheus_text_with_request_counts() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app(Backend::Embedded, &[]).await;
     assert_eq!(app.get("/health").await.status(), 200);
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
@@ -81,7 +83,7 @@ fn promtool_check(text: &str) {
 
 #[tokio::test]
 async fn metrics_token_guards_metrics_but_not_health() {
-    let app = spawn_app(&[("METRICS_TOKEN", "scrape-me")]).await;
+    let app = spawn_app(Backend::Embedded, &[("METRICS_TOKEN", "scrape-me")]).await;
     assert_eq!(app.get("/metrics").await.status(), 401);
     let with_token = app
         .client
@@ -97,7 +99,7 @@ async fn metrics_token_guards_metrics_but_not_health() {
 
 #[tokio::test]
 async fn unknown_routes_get_a_json_error() {
-    let app = spawn_app(&[]).await;
+    let app = spawn_app(Backend::Embedded, &[]).await;
     let response = app.get("/nothing/here").await;
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -222,26 +224,26 @@ mod plain_http {
 
 #[tokio::test]
 async fn health_on_postgres_with_and_without_pgvector_and_a_second_start_applies_nothing() {
-    for (variable, backend) in [
-        ("TEST_DATABASE_URL", "postgres+pgvector"),
-        ("TEST_PLAIN_DATABASE_URL", "postgres"),
+    for (backend, name) in [
+        (Backend::Postgres, "postgres+pgvector"),
+        (Backend::PlainPostgres, "postgres"),
     ] {
-        let Some(url) = crate::support::db::database_url(variable) else {
+        let Some(backend) = backend.available() else {
             continue;
         };
-        let database = crate::support::db::TestDatabase::create(&url)
-            .await
-            .unwrap();
-        let app = spawn_app(&[("DATABASE_URL", database.url())]).await;
+        let app = spawn_app(backend, &[]).await;
         let body: serde_json::Value = app.get("/health").await.json().await.unwrap();
         assert_eq!(body["status"], "healthy");
-        assert_eq!(body["backend"], backend);
+        assert_eq!(body["backend"], name);
         let metrics = app.get("/metrics").await.text().await.unwrap();
         assert!(metrics.contains("db_pool_max_connections"), "{metrics}");
-        app.stop().await.unwrap();
+        let stopped = app.shut_down().await.unwrap();
 
         let report = health_agent::store::migrate(&health_agent::store::StoreConfig::Postgres {
-            url: database.url().to_owned(),
+            url: stopped
+                .database_url()
+                .expect("a PostgreSQL database")
+                .to_owned(),
             max_connections: 2,
         })
         .await
@@ -251,24 +253,18 @@ async fn health_on_postgres_with_and_without_pgvector_and_a_second_start_applies
             "a second start applied {:?}",
             report.applied
         );
-        let app = spawn_app(&[("DATABASE_URL", database.url())]).await;
+        let app = stopped.start().await;
         assert_eq!(app.get("/health").await.status(), 200);
         app.stop().await.unwrap();
-        database.drop_database().await;
     }
 }
 
 #[tokio::test]
 async fn health_is_degraded_while_the_database_is_away_and_recovers() {
-    use crate::support::proxy::{url_address, CuttableProxy};
-    let Some(url) = crate::support::db::database_url("TEST_PLAIN_DATABASE_URL") else {
+    let Some(backend) = Backend::PlainPostgres.available() else {
         return;
     };
-    let database = crate::support::db::TestDatabase::create(&url)
-        .await
-        .unwrap();
-    let proxy = CuttableProxy::start(url_address(database.url())).await;
-    let app = spawn_app(&[("DATABASE_URL", &proxy.rewrite_url(database.url()))]).await;
+    let (app, proxy) = spawn_app_behind_proxy(backend, &[]).await;
     assert_eq!(app.get("/health").await.status(), 200);
 
     proxy.cut();
@@ -283,17 +279,12 @@ async fn health_is_degraded_while_the_database_is_away_and_recovers() {
     );
 
     proxy.restore();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if app.get("/health").await.status() == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/health did not recover within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            app.get("/health").await.status() == 200
+        })
+        .await,
+        "/health did not recover within 10 s"
+    );
     app.stop().await.unwrap();
-    database.drop_database().await;
 }

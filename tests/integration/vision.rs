@@ -1,14 +1,14 @@
 //! Photos through the real actor tree: vision agents against fake OpenAI and Anthropic servers on
-//! loopback, the consensus, and what is (or is not) saved. Uses a real photo from
-//! `../shared/benchmarks/photos/` (83 g chicken, 137 kcal).
+//! loopback, the consensus, and what is (or is not) saved. Uses the JPEG of
+//! `tests/fixtures/meal.jpg`; the fake models answer as if it showed about 83 g of chicken
+//! (137 kcal).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use health_actors::conversation::TurnOutcome;
-use health_actors::domain::ChatId;
-use health_actors::domain::UserId;
+use health_actors::domain::{ChatId, UserId};
 use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::ports::Outbox;
 use health_actors::testing::RecordingOutbox;
@@ -18,10 +18,7 @@ use serde_json::json;
 use crate::fakes::llm::{self, FakeLlm, Scripted};
 use crate::support::app::test_settings;
 
-const PHOTO: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/benchmarks/photos/dish_1550704750_camera_A.jpeg"
-);
+const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meal.jpg");
 
 fn chicken(kcal: f64, grams: f64) -> serde_json::Value {
     json!({"no_food": false, "items": [{"name": "chicken breast", "grams": grams, "kcal": kcal, "protein_g": 25.0, "carbs_g": 0.0, "fat_g": 3.0, "confidence": 0.8}]})
@@ -60,7 +57,7 @@ async fn core(fake: &FakeLlm, data_dir: &std::path::Path) -> Core {
 }
 
 async fn send_photo(core: &Core, outbox: &Arc<RecordingOutbox>, user: i64) -> String {
-    let bytes = std::fs::read(PHOTO).expect("the shared benchmark photo");
+    let bytes = std::fs::read(PHOTO).expect("the test photo tests/fixtures/meal.jpg");
     let reply: Arc<dyn Outbox> = outbox.clone();
     let inbound = Inbound::new(
         UserId(user),
@@ -193,7 +190,7 @@ async fn a_wild_agent_among_three_is_dropped_and_the_consensus_follows_the_two_t
     let fake = llm::start().await;
     let completions = "/v1/chat/completions";
     fake.script_model(completions, "gpt-a", [openai_vision(chicken(140.0, 85.0))]);
-    // Three times the others, on the real photo of 83 g of chicken (137 kcal).
+    // Three times the others, on a photo of about 83 g of chicken (137 kcal).
     fake.script_model(
         completions,
         "gpt-wild",

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ChatId, MessageId};
-use crate::domain::{ConversationMessage, User};
+use crate::domain::{ChatId, ConversationMessage, MessageId, User};
 use crate::inbound::Inbound;
 use crate::metrics as names;
 use crate::persistence::{PersistError, PersistenceHandle};

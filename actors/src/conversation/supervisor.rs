@@ -40,8 +40,7 @@ use super::{
     Agent, ConversationSettings, Shared, TurnOutcome, APOLOGY, BUSY_NOTICE, RESTARTING_NOTICE,
     UNAVAILABLE_NOTICE,
 };
-use crate::domain::ChatId;
-use crate::domain::{DeadLetter, UserId};
+use crate::domain::{ChatId, DeadLetter, UserId};
 use crate::inbound::Inbound;
 use crate::metrics as names;
 use crate::persistence::PersistenceHandle;
@@ -802,8 +801,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::domain::ChatId;
-    use crate::domain::Role;
+    use crate::domain::{ChatId, Role};
     use crate::inbound::Inbound;
     use crate::ports::SystemClock;
     use crate::root::{Root, RootArgs, RootHandle, RootSettings};

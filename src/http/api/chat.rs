@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use health_actors::conversation::TurnOutcome;
-use health_actors::domain::UserId;
-use health_actors::domain::{ChatId, MessageId};
+use health_actors::domain::{ChatId, MessageId, UserId};
 use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::inbox::SOURCE_API;
 use health_actors::ports::{Button, Outbox, OutboxError, SentMessage};

@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use health_actors::conversation::{ConversationsHandle, TurnOutcome};
-use health_actors::domain::ChatId;
-use health_actors::domain::UserId;
+use health_actors::domain::{ChatId, UserId};
 use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::ports::Outbox;
 use health_actors::testing::RecordingOutbox;
