@@ -29,6 +29,7 @@ use teloxide::dispatching::DpHandlerDescription;
 use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, Update};
 use tokio::sync::{watch, Mutex};
+use tracing::Instrument;
 
 use super::handlers::{self, Edge, Prepared};
 use super::{Redactor, SEND_FAILURES_TOTAL};
@@ -91,12 +92,25 @@ impl Intake {
         let _order = self.order.lock().await;
         let mut messages = Vec::with_capacity(updates.len());
         for update in updates {
+            // Every line the edge logs for this update (a photo download, a refusal) names it.
+            let span = tracing::error_span!(
+                "telegram_update",
+                update_id = update.id.0,
+                inbound_id = %self.edge.inbound_id(update.id),
+            );
             let deps = dptree::deps![update, self.edge.clone()];
-            if let ControlFlow::Break(Prepared::Message(message)) = self.tree.dispatch(deps).await {
-                messages.push(message);
+            let prepared = self.tree.dispatch(deps).instrument(span.clone()).await;
+            if let ControlFlow::Break(Prepared::Message(message)) = prepared {
+                messages.push((span, message));
             }
         }
+        let (spans, messages): (Vec<_>, Vec<_>) = messages.into_iter().unzip();
         let accepted = self.inbox.accept(SOURCE_TELEGRAM, messages).await?;
+        for span in spans {
+            // Ties the update id to the inbound id that every line of its turn carries, so
+            // `grep <update id>` finds the inbound id and `grep <inbound id>` the whole path.
+            span.in_scope(|| tracing::info!("a Telegram message is in the inbox"));
+        }
         let count = accepted.len();
         for message in accepted {
             if let Err(error) = self.edge.hand_over(&self.inbox, message).await {

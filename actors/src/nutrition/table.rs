@@ -603,38 +603,6 @@ mod tests {
     }
 
     #[test]
-    fn every_benchmark_ingredient_name_has_a_food() {
-        // The Nutrition5k text benchmark lives outside the repository (../shared/benchmarks);
-        // when it is present, each of its distinct ingredient names must find a food.
-        // "0" is a data error in the source and stays unknown.
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/benchmarks/nutrition5k-text-meals.jsonl"
-        );
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return;
-        };
-        let mut missing = std::collections::BTreeSet::new();
-        for line in text.lines() {
-            let Ok(meal) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            let items = meal
-                .get("text")
-                .and_then(|text| text.as_str())
-                .unwrap_or_default();
-            for item in items.split(", ") {
-                let mut words = item.splitn(3, ' ');
-                let (_, _, name) = (words.next(), words.next(), words.next().unwrap_or_default());
-                if !name.is_empty() && name != "0" && table().lookup(name).is_none() {
-                    missing.insert(name.to_owned());
-                }
-            }
-        }
-        assert!(missing.is_empty(), "no food for: {missing:?}");
-    }
-
-    #[test]
     fn bad_rows_are_reported_with_their_line() {
         let error = FoodTable::from_tsv("# header\nbroken\trow");
         assert!(matches!(
