@@ -39,7 +39,8 @@
 //!
 //! Messages come in as [`inbound::Inbound`] (each carrying the [`ports::Outbox`] its answers go
 //! to); metric names are in [`metrics`]; in-process fakes of the ports for tests and benchmarks
-//! are in [`testing`].
+//! are in `testing`, compiled only for tests and with the `testing` feature (which the root
+//! package's dev-dependency turns on), so release builds do not carry them.
 
 pub mod backoff;
 pub mod consensus;
