@@ -7,7 +7,7 @@
 //!   model, every number from the nutrition engine. One file per family of rules under
 //!   `rules/` (meals, corrections, totals, goals, weight, undo, settings, export, memory,
 //!   forget me).
-//! - the **LLM agent** ([`LlmAgent`]): a chat model with tools (`llm_agent.rs`); the numbers
+//! - the **LLM agent** ([`LlmAgent`]): a chat model with tools (`llm_agent/`: the loop, and its tools); the numbers
 //!   still come from the nutrition engine, and the rule agent answers commands, buttons and
 //!   whatever the model cannot.
 //! - **photos** ([`WithPhotos`]): wraps either agent; a photo goes to the vision agents and
@@ -25,7 +25,7 @@
 //! message saved), [`meal_type_at`] (the meal of a time of day), [`consensus_entry`] (a photo
 //! estimate as an entry) and [`FORGET_ME_CONFIRM`] (the button that deleted a person).
 //!
-//! Dependencies point one way: `rules/*` and `llm_agent.rs` use `entries.rs`, `memory.rs`,
+//! Dependencies point one way: `rules/*` and `llm_agent/*` use `entries.rs`, `memory.rs`,
 //! `reply.rs` and `format.rs`; `entries.rs` uses `reply.rs` and `format.rs`; `format.rs` and
 //! `reply.rs` use nothing of the assistant's.
 
