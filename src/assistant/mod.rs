@@ -7,9 +7,9 @@
 //!   model, every number from the nutrition engine. One file per family of rules under
 //!   `rules/` (meals, corrections, totals, goals, weight, undo, settings, export, memory,
 //!   forget me).
-//! - the **LLM agent** ([`LlmAgent`]): a chat model with tools (`llm_agent/`: the loop, and its tools); the numbers
-//!   still come from the nutrition engine, and the rule agent answers commands, buttons and
-//!   whatever the model cannot.
+//! - the **LLM agent** ([`LlmAgent`]): a chat model with tools (`llm_agent/`: the loop, and
+//!   its tools); the numbers still come from the nutrition engine, and the rule agent answers
+//!   commands, buttons and whatever the model cannot.
 //! - **photos** ([`WithPhotos`]): wraps either agent; a photo goes to the vision agents and
 //!   their consensus is saved as an entry (`photo.rs`).
 //!
