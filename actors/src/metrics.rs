@@ -22,8 +22,13 @@ pub const CONVERSATION_PASSIVATIONS_TOTAL: &str = "health_conversation_passivati
 pub const CONVERSATION_MAILBOX_DEPTH: &str = "health_conversation_mailbox_depth";
 /// Counter: messages recorded as dead letters.
 pub const DEAD_LETTERS_TOTAL: &str = "health_dead_letters_total";
-/// Counter, label `error`: outbox calls that failed.
+/// Counter, label `error`: outbox calls that failed (answers and edits; not "typing...").
 pub const OUTBOX_ERRORS_TOTAL: &str = "health_outbox_errors_total";
+/// Counter, label `error`: "typing..." notices that could not be shown (harmless to the person,
+/// so apart from [`OUTBOX_ERRORS_TOTAL`]).
+pub const TYPING_FAILURES_TOTAL: &str = "health_typing_failures_total";
+/// Counter: food entries committed to the store (every channel: Telegram, the API, the terminal).
+pub const MEALS_SAVED_TOTAL: &str = "health_meals_saved_total";
 /// Histogram (rows): size of each batch written by the persistence actor.
 pub const PERSISTENCE_BATCH_ROWS: &str = "health_persistence_batch_rows";
 /// Histogram (seconds): duration of each batch commit (one `Store::apply`).
@@ -111,7 +116,15 @@ pub fn describe() {
         INBOX_PRUNED_TOTAL,
         "Handled inbox entries deleted after retention"
     );
-    describe_counter!(OUTBOX_ERRORS_TOTAL, "Outbox calls that failed, by error");
+    describe_counter!(
+        OUTBOX_ERRORS_TOTAL,
+        "Answers and edits that could not be delivered, by error"
+    );
+    describe_counter!(
+        TYPING_FAILURES_TOTAL,
+        "Typing notices that could not be shown, by error"
+    );
+    describe_counter!(MEALS_SAVED_TOTAL, "Food entries committed to the store");
     describe_histogram!(
         PERSISTENCE_BATCH_ROWS,
         Unit::Count,

@@ -535,7 +535,17 @@ async fn apply_with_timeout(
     limit: Duration,
 ) -> Result<(), StoreError> {
     match tokio::time::timeout(limit, state.store.apply(rows)).await {
-        Ok(result) => result,
+        Ok(Ok(())) => {
+            let meals = rows
+                .iter()
+                .filter(|row| matches!(row, Write::InsertFoodEntry(_)))
+                .count();
+            if meals > 0 {
+                metrics::counter!(names::MEALS_SAVED_TOTAL).increment(meals as u64);
+            }
+            Ok(())
+        }
+        Ok(Err(error)) => Err(error),
         Err(_) => Err(StoreError::Unavailable(format!(
             "the database did not commit within {limit:?}"
         ))),

@@ -123,7 +123,10 @@ impl Intake {
 }
 
 /// Long polling until `stop` turns true: `getUpdates` with the offset after the last batch
-/// kept, so an update is acknowledged only once the inbox holds it.
+/// kept, so an update is acknowledged only once the inbox holds it. Telegram holds each call up
+/// to `timeout` and answers an empty list when nothing came: that is the normal case, asked
+/// again at once. The pauses are for real failures (an error, or no answer within
+/// `call_timeout`) and start from the first again after any answer.
 pub async fn poll(
     bot: Bot,
     intake: Arc<Intake>,
@@ -163,7 +166,10 @@ pub async fn poll(
                 continue;
             }
             Err(_) => {
+                metrics::counter!(SEND_FAILURES_TOTAL, "method" => "getUpdates", "error" => "timeout")
+                    .increment(1);
                 tracing::warn!("Telegram did not answer getUpdates in time; retrying");
+                sleep_or_stop(pause(&mut failures), &mut stop).await;
                 continue;
             }
         };

@@ -51,6 +51,8 @@ use whitelist::Whitelist;
 pub const REFUSED_UPDATES_TOTAL: &str = "telegram_refused_updates_total";
 /// Telegram calls that failed, by `method` and `error` kind.
 pub const SEND_FAILURES_TOTAL: &str = "telegram_send_failures_total";
+/// Messages Telegram accepted from the bot (new messages and edits), by `method`.
+pub const MESSAGES_SENT_TOTAL: &str = "telegram_messages_sent_total";
 /// Updates handed to the conversations, by `kind`.
 pub const UPDATES_TOTAL: &str = "telegram_updates_total";
 /// Pictures and files refused, by `reason`.
@@ -58,8 +60,13 @@ pub const PHOTOS_REJECTED_TOTAL: &str = "telegram_photos_rejected_total";
 
 /// Bound on one call to the Bot API, including throttle waits after a 429.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long `getUpdates` waits on the server for something to arrive.
+/// How long `getUpdates` waits on the server for something to arrive. An empty answer after
+/// this wait is the normal case of a quiet bot, not a failure.
 const POLL_TIMEOUT: Duration = Duration::from_secs(25);
+/// Beyond the poll's own wait, how long the HTTP client gives Telegram to answer. The client's
+/// timeout must be longer than the poll's: with teloxide's default (17 s) every quiet 25 s poll
+/// was cut off as a failure, and the pause after failures grew to 30 s while nobody wrote.
+const POLL_MARGIN: Duration = Duration::from_secs(10);
 /// How long stopping may take before the polling task is abandoned.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -88,6 +95,11 @@ fn describe_metrics() {
         SEND_FAILURES_TOTAL,
         Unit::Count,
         "Telegram calls that failed, by method and error kind"
+    );
+    describe_counter!(
+        MESSAGES_SENT_TOTAL,
+        Unit::Count,
+        "Messages Telegram accepted from the bot (new messages and edits), by method"
     );
     describe_counter!(
         UPDATES_TOTAL,
@@ -171,10 +183,14 @@ impl TelegramBot {
             .split_once(':')
             .and_then(|(id, _)| id.parse().ok())
             .context("TELEGRAM_BOT_TOKEN does not start with the bot's numeric id")?;
-        let raw = Bot::new(token).set_api_url(api_url);
+        let client = teloxide::net::default_reqwest_settings()
+            .timeout(POLL_TIMEOUT + POLL_MARGIN)
+            .build()
+            .context("could not set up the HTTP client for Telegram")?;
+        let raw = Bot::with_client(token, client).set_api_url(api_url);
         let bot = Throttle::spawn_with_settings(
             raw.clone(),
-            ThrottleSettings::default().limits(Limits::default()),
+            ThrottleSettings::default().limits(telegram_limits()),
         );
         let outbox = Arc::new(TelegramOutbox::new(
             bot.clone(),
@@ -284,12 +300,28 @@ impl TelegramBot {
                     intake,
                     redactor,
                     POLL_TIMEOUT,
-                    CALL_TIMEOUT,
+                    POLL_TIMEOUT + 2 * POLL_MARGIN,
                     stopped,
                 )))
             }
         };
         Ok(RunningBot { stop, task })
+    }
+}
+
+/// The sending limits Telegram states for bots: about one message a second in one chat, 20 a
+/// minute in a group, 30 a second in all. teloxide's defaults also hold every chat to 20 a
+/// minute, private chats too, so after about 20 answers in a minute a person waited 20-40 s for
+/// each further one. Private chats are held to one a second only (60 a minute); supergroups
+/// and channels to 20 a minute. Basic groups share the private chats' class in teloxide's
+/// throttle; past Telegram's 20 a minute there, its 429 `retry_after` is waited out by the
+/// throttle and the message still goes.
+fn telegram_limits() -> Limits {
+    Limits {
+        messages_per_sec_chat: 1,
+        messages_per_min_chat: 60,
+        messages_per_min_channel_or_supergroup: 20,
+        messages_per_sec_overall: 30,
     }
 }
 

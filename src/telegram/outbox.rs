@@ -20,7 +20,7 @@ use teloxide::types::{
 };
 use teloxide::{ApiError, RequestError};
 
-use super::{Redactor, SEND_FAILURES_TOTAL};
+use super::{Redactor, MESSAGES_SENT_TOTAL, SEND_FAILURES_TOTAL};
 
 /// Telegram's limit on the text of one message (in UTF-16 code units).
 pub const MESSAGE_LIMIT: usize = 4096;
@@ -51,7 +51,14 @@ impl TelegramOutbox {
         request: impl std::future::IntoFuture<Output = Result<T, RequestError>>,
     ) -> Result<T, OutboxError> {
         let error = match tokio::time::timeout(self.timeout, request.into_future()).await {
-            Ok(Ok(value)) => return Ok(value),
+            Ok(Ok(value)) => {
+                if method.starts_with("send") && method != "sendChatAction"
+                    || method == "editMessageText"
+                {
+                    metrics::counter!(MESSAGES_SENT_TOTAL, "method" => method).increment(1);
+                }
+                return Ok(value);
+            }
             Ok(Err(error)) => self.map_error(error),
             Err(_) => OutboxError::Timeout,
         };

@@ -262,6 +262,139 @@ async fn a_429_on_send_message_is_retried_after_the_wait_telegram_names() {
     app.stop().await;
 }
 
+/// Telegram holds a quiet `getUpdates` for the 25 s the bot asks for and then answers an empty
+/// list: the normal case of a quiet bot. The HTTP client used to give up after 17 s, so every
+/// quiet poll was a failure (a WARN, a counted error) and the pause after failures grew until
+/// an answer after three quiet minutes came about 30 s late.
+#[tokio::test]
+async fn a_message_after_a_quiet_spell_is_answered_at_once() {
+    let app = spawn_bot().await;
+    let user = 5002;
+    // One whole quiet poll: held 25 s by the fake, answered empty, and asked again.
+    assert!(
+        eventually(Duration::from_secs(45), || async {
+            app.telegram.calls_of("getUpdates") >= 2
+        })
+        .await,
+        "the bot polls again after a quiet poll"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        !metrics.lines().any(|line| {
+            line.starts_with(telegram::SEND_FAILURES_METRIC) && line.contains("getUpdates")
+        }),
+        "a quiet poll is not a failure: {metrics}"
+    );
+    let asked = tokio::time::Instant::now();
+    let reply = app.say(user, "/help", "Commands").await;
+    assert!(reply.contains("/today"), "{reply}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "answered in {:?} after the quiet spell",
+        asked.elapsed()
+    );
+    app.stop().await;
+}
+
+/// 25 messages from one person within 30 s are all answered, none more than 2 s after
+/// Telegram's one message a second per chat allows. The throttle held private chats to 20 a
+/// minute too, so from the 21st answer on each waited until the minute was over (20-40 s).
+#[tokio::test]
+async fn a_burst_from_one_person_is_answered_at_one_a_second() {
+    let app = spawn_bot().await;
+    let user = 5003;
+    let before = app.telegram.sent_to(user).len();
+    let start = tokio::time::Instant::now();
+    let mut sent_at = Vec::new();
+    for index in 0..25u32 {
+        // As a person types: one message every 1.1 s, 25 in 27.5 s.
+        tokio::time::sleep_until(start + Duration::from_millis(1100) * index).await;
+        sent_at.push(tokio::time::Instant::now());
+        app.telegram.send_text(user, "/today");
+    }
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            app.telegram.sent_to(user).len() >= before + 25
+        })
+        .await,
+        "25 answers; got {}",
+        app.telegram.sent_to(user).len() - before
+    );
+    let answers: Vec<_> = app
+        .telegram
+        .sent_to(user)
+        .into_iter()
+        .skip(before)
+        .collect();
+    assert_eq!(answers.len(), 25, "one answer a message: {answers:#?}");
+    let mut allowed_from = start;
+    for (index, (answer, asked)) in answers.iter().zip(&sent_at).enumerate() {
+        // The earliest Telegram allows: when it was asked, and a second after the last answer.
+        let earliest = (*asked).max(allowed_from);
+        let late = answer.at.saturating_duration_since(earliest);
+        assert!(
+            late <= Duration::from_secs(2),
+            "answer {} came {late:?} after Telegram's limit allowed it",
+            index + 1
+        );
+        allowed_from = answer.at + Duration::from_secs(1);
+    }
+    app.stop().await;
+}
+
+/// The sum of every sample of `name` (any labels) in a Prometheus text page.
+fn metric_sum(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.split(['{', ' ']).next() == Some(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `/metrics` counts meals saved and messages sent, and a "typing..." notice Telegram refused
+/// as a typing failure, not as an answer that could not be delivered.
+#[tokio::test]
+async fn metrics_count_meals_saved_messages_sent_and_typing_failures_apart() {
+    let app = spawn_bot().await;
+    let user = 5005;
+    let before = app.metrics().await;
+    app.say(user, "2 eggs", "Saved").await;
+    app.say(user, "a banana", "Saved").await;
+    let after = app.metrics().await;
+    // Other tests share the process's recorder, so the counters grow at least by ours.
+    let grew = |name: &str| metric_sum(&after, name) - metric_sum(&before, name);
+    assert!(grew("health_meals_saved_total") >= 2.0, "{after}");
+    assert!(grew("telegram_messages_sent_total") >= 2.0, "{after}");
+    app.stop().await;
+
+    // The model agent shows "typing..." before it asks the model; Telegram refuses it once.
+    let model = crate::fakes::llm::start().await;
+    model.script(
+        "/v1/chat/completions",
+        [crate::fakes::llm::openai_text("Noted.")],
+    );
+    let base_url = format!("{}/v1", model.base_url());
+    let app = spawn_bot_with(&[
+        ("OPENAI_API_KEY", "sk-test-key"),
+        ("OPENAI_BASE_URL", base_url.as_str()),
+        ("AGENT_MODEL", "openai:gpt-test"),
+    ])
+    .await;
+    // A 400 (teloxide waits 10 s after a 5xx before it reports the failure).
+    app.telegram.fail_next("sendChatAction", 400, 2);
+    let before = app.metrics().await;
+    app.say(user, "hello", "Noted.").await;
+    // The notice is not awaited by the answer: wait for its count.
+    let counted = eventually(Duration::from_secs(5), || async {
+        let after = app.metrics().await;
+        metric_sum(&after, "health_typing_failures_total")
+            > metric_sum(&before, "health_typing_failures_total")
+    })
+    .await;
+    assert!(counted, "a refused typing notice is counted as such");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn week_sends_a_png_chart_and_export_a_csv_of_every_entry() {
     let app = spawn_bot().await;

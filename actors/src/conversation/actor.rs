@@ -155,7 +155,7 @@ async fn with_typing<T>(
                 // Not awaited here: a slow messaging service never slows the turn down.
                 let typing = async move {
                     if let Err(error) = outbox.typing(chat).await {
-                        super::agent::count_outbox_error("typing", &error);
+                        super::agent::count_typing_failure(&error);
                     }
                 };
                 tokio::spawn(typing.in_current_span());

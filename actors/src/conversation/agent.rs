@@ -180,7 +180,7 @@ impl<'a> TurnContext<'a> {
     /// Shows "typing..." (failures are only counted).
     pub async fn typing(&self) {
         if let Err(error) = self.outbox.typing(self.chat).await {
-            count_outbox_error("typing", &error);
+            count_typing_failure(&error);
         }
     }
 
@@ -202,6 +202,13 @@ impl<'a> TurnContext<'a> {
             Err(error) => count_outbox_error("reply", error),
         }
     }
+}
+
+/// A "typing..." notice that could not be shown: logged at DEBUG and counted on its own, since
+/// the person loses nothing by it.
+pub(crate) fn count_typing_failure(error: &OutboxError) {
+    tracing::debug!(%error, "a typing notice could not be shown");
+    metrics::counter!(names::TYPING_FAILURES_TOTAL, "error" => error.kind()).increment(1);
 }
 
 pub(crate) fn count_outbox_error(operation: &'static str, error: &OutboxError) {

@@ -17,6 +17,8 @@ use warp::Filter;
 /// A token that passes the configuration's format check.
 pub const TOKEN: &str = "123456789:TESTtokenTESTtokenTESTtokenTEST1234";
 pub const BOT_ID: i64 = 123456789;
+/// The bot's counter of failed Bot API calls, as `/metrics` names it.
+pub const SEND_FAILURES_METRIC: &str = health_agent::telegram::SEND_FAILURES_TOTAL;
 
 /// One call the bot made to a sending method.
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub struct Sent {
     pub file: Option<Vec<u8>>,
     pub reply_markup: Option<Value>,
     pub message_id: i64,
+    /// When the bot's call arrived.
+    pub at: tokio::time::Instant,
 }
 
 impl Sent {
@@ -375,8 +379,11 @@ async fn answer(
                 None => state.confirmed.load(Ordering::SeqCst),
             };
             let limit = params["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
-            // Long polling, but short: a stopping bot is not kept waiting.
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+            // Long polling as Telegram does it: the call is held until an update arrives or the
+            // `timeout` the bot asked for (seconds; 0 answers at once) runs out, then answered
+            // with an empty list. A stopping bot drops its call; nothing waits on the answer.
+            let hold = Duration::from_secs(params["timeout"].as_u64().unwrap_or(0).min(60));
+            let deadline = tokio::time::Instant::now() + hold;
             loop {
                 let arrived = state.update_arrived.notified();
                 let pending: Vec<Value> = state
@@ -437,6 +444,7 @@ async fn answer(
                 file: file.map(|(_, _, bytes)| bytes),
                 reply_markup: params.get("reply_markup").cloned(),
                 message_id,
+                at: tokio::time::Instant::now(),
             };
             let mut message = json!({
                 "message_id": message_id,
