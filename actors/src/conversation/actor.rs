@@ -413,7 +413,14 @@ mod tests {
             .with_max_level(tracing::Level::INFO)
             .with_writer(captured.clone())
             .finish();
+        // tracing decides once per callsite, when it is first hit, whether it can be enabled.
+        // While a single dispatcher exists it asks the hitting thread's default only, so a
+        // callsite first hit by another test's thread (which has no subscriber) would stay off
+        // here for good. A second live dispatcher makes it ask every registered one; then the
+        // callsites decided before this test began are decided again.
+        let _second = tracing::Dispatch::new(tracing_subscriber::registry());
         let _default = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
         let store = Arc::new(MemoryStore::new());
         let root = Root::start(RootArgs {
             store: store.clone(),
@@ -426,10 +433,6 @@ mod tests {
         .expect("starts");
         let inbox = Inbox::new(store, root.conversations());
         let outbox = RecordingOutbox::new();
-        // Other tests of this binary hit the same callsites on other threads with no
-        // subscriber; one that registered a callsite while this thread's subscriber was being set
-        // keeps an interest of "never". Recompute every callsite's interest now that it is set.
-        tracing::callsite::rebuild_interest_cache();
 
         for (text, outcome) in [
             ("secret meal 7", TurnOutcome::Answered),
