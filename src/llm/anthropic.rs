@@ -70,7 +70,10 @@ impl AnthropicChat {
                         .map(|t| json!({"type": "text", "text": t}))
                         .collect();
                     blocks.extend(calls.iter().map(|call| {
-                        json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments})
+                        // `input` must be an object: arguments another provider sent as unreadable text
+                        // are echoed as none.
+                        let input = if call.arguments.is_object() { call.arguments.clone() } else { json!({}) };
+                        json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input})
                     }));
                     push_blocks(&mut messages, "assistant", blocks);
                     continue;

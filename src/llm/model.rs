@@ -79,6 +79,9 @@ pub struct ToolCall {
     /// The provider's id of the call, echoed in the result.
     pub id: String,
     pub name: String,
+    /// The arguments as the model sent them: a JSON object when it followed the tool's schema;
+    /// when the provider's wire carried text that is not JSON, that text as a JSON string (the
+    /// agent answers such a call as malformed instead of failing the whole answer).
     pub arguments: Value,
 }
 

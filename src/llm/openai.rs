@@ -78,7 +78,7 @@ impl OpenAiChat {
                     "tool_calls": calls.iter().map(|call| json!({
                         "id": call.id,
                         "type": "function",
-                        "function": {"name": call.name, "arguments": call.arguments.to_string()},
+                        "function": {"name": call.name, "arguments": arguments_text(&call.arguments)},
                     })).collect::<Vec<_>>(),
                 }),
                 Message::ToolResult { call_id, content } => {
@@ -103,6 +103,15 @@ impl OpenAiChat {
                 .collect();
         }
         body
+    }
+}
+
+/// A call's arguments as the JSON string the wire carries; arguments that were not JSON are
+/// echoed as the model wrote them.
+fn arguments_text(arguments: &Value) -> String {
+    match arguments {
+        Value::String(raw) => raw.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -137,9 +146,9 @@ pub fn parse_response(value: &Value) -> Result<ChatResponse, LlmError> {
             .pointer("/function/arguments")
             .and_then(Value::as_str)
             .unwrap_or("{}");
-        let arguments = serde_json::from_str(raw).map_err(|error| {
-            LlmError::Malformed(format!("arguments of {name} are not JSON: {error}"))
-        })?;
+        // Arguments that are not JSON are kept as the text they were (the agent answers the
+        // call as malformed, so the model can send it again), not a failed answer.
+        let arguments = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
         tool_calls.push(ToolCall {
             id,
             name,
@@ -289,6 +298,22 @@ impl Embedder for OpenAiEmbedder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tool_call_arguments_that_are_not_json_are_kept_as_their_text() {
+        let raw = r#"{"items": [{"name": "egg", "#;
+        let answer = json!({
+            "choices": [{"message": {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "log_food", "arguments": raw}}
+            ]}}]
+        });
+        let response = parse_response(&answer).unwrap();
+        assert_eq!(
+            response.tool_calls[0].arguments,
+            Value::String(raw.to_owned())
+        );
+        assert_eq!(arguments_text(&response.tool_calls[0].arguments), raw);
+    }
 
     #[test]
     fn tool_calls_arguments_are_parsed_from_their_json_string() {

@@ -7,7 +7,7 @@ use health_actors::ports::{Store, Write};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::fakes::llm::{self, FakeLlm, Scripted};
+use crate::fakes::llm::{self, openai_text, openai_tool, FakeLlm, Scripted};
 use crate::support::app::{spawn_app, Backend, TestApp};
 
 const ADMIN: &str = "admin-key-for-tests";
@@ -1262,5 +1262,54 @@ async fn whole_numbers_are_integers_and_the_document_lists_the_accepted_names() 
     // PATCH bodies are merge patches: no field is required.
     assert!(schemas["ProfilePatch"].get("required").is_none());
     assert!(document["paths"]["/api/v1/users/{user_id}/progress"]["get"].is_object());
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn chat_on_the_model_path_answers_with_the_saved_entry() {
+    let fake = llm::start().await;
+    fake.script(
+        "/v1/chat/completions",
+        [
+            openai_tool(
+                "log_food",
+                json!({"description": "two eggs", "items": [{"name": "egg", "grams": 100}]}),
+            ),
+            openai_text("Logged two eggs: 143 kcal."),
+        ],
+    );
+    let url = format!("{}/v1", fake.base_url());
+    let app = spawn_app(
+        Backend::Embedded,
+        &[
+            ("RUN_MODE", "api"),
+            ("API_KEYS", ADMIN),
+            ("OPENAI_API_KEY", "sk-test"),
+            ("OPENAI_BASE_URL", url.as_str()),
+            ("AGENT_MODEL", "openai:gpt-test"),
+            ("ENABLE_MEM0", "false"),
+        ],
+    )
+    .await;
+    create_user(&app, 51).await;
+    let (status, answer) = chat(&app, ADMIN, 51, "I had two eggs").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["replies"][0]["text"], "Logged two eggs: 143 kcal.");
+    let saved = &answer["saved"]["food_entry"];
+    assert!(
+        saved.is_object(),
+        "the model's entry is in the answer: {answer}"
+    );
+    let kcal = saved["total"]["kcal"].as_f64().unwrap();
+    assert!((kcal - 143.0).abs() < 1.0, "{answer}");
+    let (_, list) = call(request(
+        &app,
+        Method::GET,
+        "/api/v1/users/51/food-entries",
+        Some(ADMIN),
+    ))
+    .await;
+    assert_eq!(list["entries"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["entries"][0]["id"], saved["id"], "{list}");
     app.stop().await.unwrap();
 }

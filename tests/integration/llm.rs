@@ -10,7 +10,11 @@
 //!   answer; an overloaded model falling back to the other provider;
 //! - semantic memory stored through the `remember` tool and recalled (system prompt and
 //!   `search_memory`) on the embedded store, PostgreSQL with pgvector and plain PostgreSQL;
-//! - the `chat` command of the real binary answering with the model's text.
+//! - the `chat` command of the real binary answering with the model's text;
+//! - the model's tool calls checked like any other input: impossible numbers (macros heavier
+//!   than the food, kcal that 4/4/9 cannot give) and a date beyond the tools' range refused with
+//!   the rule named to the model and nothing saved; a malformed call (not JSON, a required field
+//!   missing) sent back once, then answered truthfully; "Done." never said when nothing was done.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,7 +34,8 @@ use health_agent::startup::Core;
 use serde_json::json;
 
 use crate::fakes::llm::{
-    self, anthropic_text, anthropic_tool, openai_text, openai_tool, Answer, FakeLlm,
+    self, anthropic_text, anthropic_tool, openai_text, openai_tool, openai_tool_raw, Answer,
+    FakeLlm, Recorded,
 };
 use crate::support::app::test_settings;
 use crate::support::db::{database_url, TestDatabase};
@@ -701,4 +706,226 @@ async fn the_chat_command_prints_the_models_answer() {
     assert_eq!(requests[0].body["model"], "gpt-test");
     let messages = requests[0].body["messages"].as_array().unwrap();
     assert_eq!(messages.last().unwrap()["content"], "hello there");
+}
+
+/// What the model was sent back for its last tool call, in `request`.
+fn last_tool_result(request: &Recorded) -> String {
+    let message = request.body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(message["role"], "tool", "{message}");
+    message["content"].as_str().unwrap().to_owned()
+}
+
+/// Every entry of `user` on any day up to tomorrow (a date cut to some range is found too).
+async fn every_entry(session: &Session, user: i64) -> Vec<health_actors::domain::FoodEntry> {
+    let today = Utc::now().date_naive();
+    session
+        .core
+        .store
+        .food_entries(
+            UserId(user),
+            today - chrono::Duration::days(400_000),
+            today + chrono::Duration::days(1),
+        )
+        .await
+        .unwrap()
+}
+
+fn says_saved(reply: &str) -> bool {
+    reply.contains("Saved") || reply.contains("logged") || reply.trim() == "Done."
+}
+
+#[tokio::test]
+async fn impossible_numbers_from_the_model_are_refused_naming_the_rule() {
+    let fake = llm::start().await;
+    // 100 g cannot hold 1600 g of macros, and 4/4/9 of them is 7900 kcal, not 900. The model
+    // then says nothing more, so what the person reads is the agent's own.
+    fake.script(
+        OPENAI_CHAT,
+        [
+            openai_tool(
+                "log_food",
+                json!({"description": "a bowl of zorblax paste", "items": [{"name": "zorblax paste", "grams": 100, "kcal": 900, "protein_g": 500, "carbs_g": 800, "fat_g": 300}]}),
+            ),
+            openai_text(""),
+        ],
+    );
+    let vars = openai_vars(&fake);
+    let mut vars = borrow(&vars);
+    vars.push(("ENABLE_MEM0", "false"));
+    let session = Session::start(&vars).await;
+    let reply = session.say(31, "I had a bowl of zorblax paste").await;
+    assert!(session.entries(31).await.is_empty(), "nothing is saved");
+    let requests = fake.requests(OPENAI_CHAT);
+    assert_eq!(requests.len(), 2);
+    let result = last_tool_result(&requests[1]);
+    assert!(result.contains("\"saved\":false"), "{result}");
+    assert!(result.contains("macros_within_grams"), "{result}");
+    assert!(result.contains("energy_matches_macros"), "{result}");
+    assert!(!says_saved(&reply), "{reply}");
+    session.core.shutdown().await;
+}
+
+#[tokio::test]
+async fn plausible_numbers_from_the_model_are_saved_as_its_estimate() {
+    let fake = llm::start().await;
+    // 4·20 + 4·30 + 9·10 = 290 kcal in 250 g: plausible.
+    fake.script(
+        OPENAI_CHAT,
+        [
+            openai_tool(
+                "log_food",
+                json!({"description": "grandma's stew", "items": [{"name": "grandma's stew", "grams": 250, "kcal": 300, "protein_g": 20, "carbs_g": 30, "fat_g": 10}]}),
+            ),
+            openai_text(""),
+        ],
+    );
+    let vars = openai_vars(&fake);
+    let mut vars = borrow(&vars);
+    vars.push(("ENABLE_MEM0", "false"));
+    let session = Session::start(&vars).await;
+    let reply = session.say(32, "I had a bowl of grandma's stew").await;
+    let entries = session.entries(32).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].items[0].source, NutritionSource::ModelEstimate);
+    assert_eq!(reply, "Saved: 300 kcal logged.");
+    session.core.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_date_beyond_the_tools_range_is_refused_and_nothing_is_saved() {
+    let fake = llm::start().await;
+    fake.script(
+        OPENAI_CHAT,
+        [
+            openai_tool(
+                "log_food",
+                json!({"description": "two eggs", "days_ago": 100000, "items": [{"name": "egg", "grams": 100}]}),
+            ),
+            openai_text(""),
+        ],
+    );
+    let vars = openai_vars(&fake);
+    let mut vars = borrow(&vars);
+    vars.push(("ENABLE_MEM0", "false"));
+    let session = Session::start(&vars).await;
+    let reply = session.say(33, "I had two eggs 100000 days ago").await;
+    assert!(
+        every_entry(&session, 33).await.is_empty(),
+        "nothing is saved, on any day"
+    );
+    let requests = fake.requests(OPENAI_CHAT);
+    assert_eq!(requests.len(), 2);
+    let result = last_tool_result(&requests[1]);
+    assert!(result.contains("days_ago"), "{result}");
+    assert!(result.contains("30"), "the range is named: {result}");
+    assert!(!says_saved(&reply), "{reply}");
+    session.core.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_malformed_tool_call_is_sent_back_once_then_answered_truthfully() {
+    let fake = llm::start().await;
+    // Arguments that are not JSON, then a call missing the required grams: two malformed calls.
+    fake.script(
+        OPENAI_CHAT,
+        [
+            openai_tool_raw(
+                "log_food",
+                r#"{"description": "two eggs", "items": [{"name": "egg", "#,
+            ),
+            openai_tool(
+                "log_food",
+                json!({"description": "two eggs", "items": [{"name": "egg"}]}),
+            ),
+            openai_text("This must not be asked for."),
+        ],
+    );
+    let vars = openai_vars(&fake);
+    let mut vars = borrow(&vars);
+    vars.push(("ENABLE_MEM0", "false"));
+    let session = Session::start(&vars).await;
+    let reply = session.say(34, "2 eggs").await;
+    let requests = fake.requests(OPENAI_CHAT);
+    assert_eq!(requests.len(), 2, "sent back once, not a third time");
+    let result = last_tool_result(&requests[1]);
+    assert!(result.contains("not valid JSON"), "{result}");
+    assert!(!reply.contains("couldn't reach"), "{reply}");
+    assert!(reply.contains("couldn't read"), "{reply}");
+    assert_friendly(&reply);
+    assert!(
+        reply.contains("143 kcal"),
+        "the rule agent logged it instead: {reply}"
+    );
+    assert_eq!(session.entries(34).await.len(), 1);
+    session.core.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_malformed_tool_call_corrected_by_the_model_is_saved_once() {
+    let fake = llm::start().await;
+    fake.script(
+        OPENAI_CHAT,
+        [
+            openai_tool(
+                "log_food",
+                json!({"description": "two eggs", "items": [{"name": "egg"}]}),
+            ),
+            openai_tool(
+                "log_food",
+                json!({"description": "two eggs", "items": [{"name": "egg", "grams": 100}]}),
+            ),
+            openai_text("Logged two eggs: 143 kcal."),
+        ],
+    );
+    let vars = openai_vars(&fake);
+    let mut vars = borrow(&vars);
+    vars.push(("ENABLE_MEM0", "false"));
+    let session = Session::start(&vars).await;
+    let reply = session.say(35, "2 eggs").await;
+    let requests = fake.requests(OPENAI_CHAT);
+    assert_eq!(requests.len(), 3);
+    let result = last_tool_result(&requests[1]);
+    assert!(result.contains("grams"), "{result}");
+    assert!(result.contains("required"), "{result}");
+    assert_eq!(reply, "Logged two eggs: 143 kcal.");
+    assert_eq!(session.entries(35).await.len(), 1);
+    session.core.shutdown().await;
+}
+
+#[tokio::test]
+async fn done_is_never_said_when_nothing_was_done() {
+    let fake = llm::start().await;
+    fake.script(
+        OPENAI_CHAT,
+        [
+            // An empty answer at once.
+            openai_text(""),
+            // A summary read, then an empty answer.
+            openai_tool("get_summary", json!({"period": "today"})),
+            openai_text(""),
+            // A food no database knows, without numbers (nothing saved), then an empty answer.
+            openai_tool(
+                "log_food",
+                json!({"description": "zorblax", "items": [{"name": "zorblax", "grams": 200}]}),
+            ),
+            openai_text(""),
+        ],
+    );
+    let vars = openai_vars(&fake);
+    let mut vars = borrow(&vars);
+    vars.push(("ENABLE_MEM0", "false"));
+    let session = Session::start(&vars).await;
+    for message in ["hello", "how am I doing today?", "I had a zorblax"] {
+        let reply = session.say(36, message).await;
+        assert!(!reply.contains("Done"), "{message:?} got {reply:?}");
+        assert!(!says_saved(&reply), "{message:?} got {reply:?}");
+        assert!(!reply.trim().is_empty(), "{message:?} got silence");
+    }
+    assert!(session.entries(36).await.is_empty());
+    session.core.shutdown().await;
 }

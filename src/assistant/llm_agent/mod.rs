@@ -1,18 +1,25 @@
 //! The LLM agent: a chat model with tools, run inside the person's conversation actor. This
-//! file is the loop (prompt, model calls, tool rounds, the reply); [`tools`] are the tools.
+//! file is the loop (prompt, model calls, tool rounds, the reply); [`tools`] are the tools and
+//! [`arguments`] checks each call against its tool's schema before it runs.
 //!
 //! Each text message becomes one request with a system prompt (the person's profile and goals,
 //! their local date and time, today's totals, the most relevant memories), the recent
 //! conversation, and tools. The model decides *what* was eaten and *how much*; the numbers come
 //! from the nutrition engine (built-in table, USDA); a model's own numbers are used only for a
 //! food no database knows, and are labelled "model estimate". Every effect is a write through the
-//! persistence actor, so "saved" is said only after the commit. Tool rounds are bounded.
+//! persistence actor, so "saved" is said only after the commit, and a reply the agent writes
+//! itself says what was saved or that nothing was (never a bare "Done."). Tool rounds are
+//! bounded. A call that follows its schema runs; a value out of the tool's range (a date beyond
+//! it) and numbers no food can have are refused with the rule, and the model may correct them;
+//! a malformed call (not JSON, a required field missing) is sent back once, and a second one
+//! ends the model's part of the turn with a truthful sentence and the rule agent's answer.
 //!
 //! Commands, photos, locations and buttons go to the rule agent ([`super::rules`]), whose
 //! handling of them is deterministic. When the model cannot be reached (after retries and the
 //! fallback model), the person is told in one sentence and the rule agent handles the message:
 //! never silence, never a made-up number.
 
+mod arguments;
 mod tools;
 
 use std::fmt::Write as _;
@@ -25,6 +32,7 @@ use health_actors::inbound::{Inbound, InboundContent};
 use health_actors::memory::Embedder;
 use uuid::Uuid;
 
+use self::arguments::Invalid;
 use self::tools::Effects;
 use super::reply::reply_with_entry_buttons;
 use super::rules::RuleAgent;
@@ -33,6 +41,10 @@ use crate::nutrition::engine::NutritionEngine;
 
 /// Model calls per message: enough for "log, then summarise", small enough to bound cost.
 pub const MAX_TOOL_ROUNDS: usize = 6;
+/// Malformed tool calls sent back to the model in one turn; the next one ends its turn.
+const MALFORMED_CALLS_SENT_BACK: usize = 1;
+/// What the agent says when the model said nothing and nothing was saved.
+const NOTHING_DONE: &str = "I didn't save or change anything. Could you say that another way?";
 /// Memories put in the system prompt.
 const PROMPT_MEMORIES: usize = 5;
 
@@ -185,11 +197,13 @@ impl LlmAgent {
             text: text.to_owned(),
         });
         let mut effects = Effects::default();
+        let specs = tools::specs(self.embedder.is_some());
+        let mut malformed_calls = 0;
         for _round in 0..MAX_TOOL_ROUNDS {
             let request = ChatRequest {
                 system: system.clone(),
                 messages: messages.clone(),
-                tools: tools::specs(self.embedder.is_some()),
+                tools: specs.clone(),
                 max_tokens: 1024,
             };
             let response = match self.complete(&request).await {
@@ -197,7 +211,9 @@ impl LlmAgent {
                 Err(error) => return self.unavailable(ctx, inbound, &error, &effects).await,
             };
             if response.tool_calls.is_empty() {
-                let text = response.text.unwrap_or_else(|| effects.summary_or("Done."));
+                let text = response
+                    .text
+                    .unwrap_or_else(|| effects.summary_or(NOTHING_DONE));
                 match effects.entries.as_slice() {
                     // One meal saved this turn: Undo / Edit under the reply.
                     [entry_id] => {
@@ -214,15 +230,31 @@ impl LlmAgent {
                 calls: response.tool_calls.clone(),
             });
             for call in &response.tool_calls {
-                let result = tools::run(
-                    ctx,
-                    &self.engine,
-                    self.embedder.as_deref(),
-                    inbound,
-                    call,
-                    &mut effects,
-                )
-                .await?;
+                let result = match arguments::check(&specs, call) {
+                    Ok(()) => {
+                        tools::run(
+                            ctx,
+                            &self.engine,
+                            self.embedder.as_deref(),
+                            inbound,
+                            call,
+                            &mut effects,
+                        )
+                        .await?
+                    }
+                    Err(invalid) => {
+                        let malformed = matches!(invalid, Invalid::Malformed(_));
+                        tracing::warn!(tool = %call.name, malformed, "the model's tool call was refused");
+                        tracing::debug!(tool = %call.name, ?invalid, "why the tool call was refused");
+                        if malformed {
+                            malformed_calls += 1;
+                            if malformed_calls > MALFORMED_CALLS_SENT_BACK {
+                                return self.unreadable(ctx, inbound, &effects).await;
+                            }
+                        }
+                        invalid.tool_result()
+                    }
+                };
                 messages.push(Message::ToolResult {
                     call_id: call.id.clone(),
                     content: result.to_string(),
@@ -233,6 +265,26 @@ impl LlmAgent {
             .reply(effects.summary_or("I couldn't finish that in a reasonable number of steps. Could you say it more simply?"))
             .await;
         Ok(())
+    }
+
+    /// The model's tool calls could not be read, again: say so in one sentence, then let the
+    /// rule agent answer (unless tools already saved something this turn, which is then
+    /// reported instead). Not "I couldn't reach my language model": it was reached.
+    async fn unreadable(
+        &self,
+        ctx: &mut TurnContext<'_>,
+        inbound: &Inbound,
+        effects: &Effects,
+    ) -> Result<(), AgentError> {
+        tracing::warn!("the model sent malformed tool calls twice; the rule agent answers");
+        if !effects.saved.is_empty() {
+            let _ = ctx.reply(effects.summary_or("")).await;
+            return Ok(());
+        }
+        let _ = ctx
+            .reply("My language model sent me instructions I couldn't read, so I'll answer with my simpler built-in rules.")
+            .await;
+        self.rules.handle(ctx, inbound).await
     }
 
     /// The model is out of reach: say so in one sentence, then let the rule agent answer

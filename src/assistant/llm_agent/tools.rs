@@ -1,7 +1,11 @@
 //! The LLM agent's tools: what each one is for (the specs the model reads) and what it does.
 //!
 //! Every number a tool saves comes from the nutrition engine (built-in table, USDA); a model's
-//! own numbers are used only for a food no database knows, and labelled "model estimate". Every
+//! own numbers are used only for a food no database knows, labelled "model estimate", and only
+//! when they could describe a real food ([`check_nutrients`]: macros within the grams, kcal
+//! agreeing with 4/4/9/7, energy per gram); otherwise the whole call is refused naming the rule
+//! and nothing is saved. The first meal a message saves has the id [`entry_id_for`] gives, as
+//! on the rule agent's path, so the HTTP API's chat answer finds it. Every
 //! effect is a write through the persistence actor, with an id derived from the message (a
 //! replay writes the same rows), and what a tool answers is JSON the model reads back: what was
 //! saved, or why not, with a note on what to tell the person.
@@ -14,19 +18,25 @@ use health_actors::domain::{
 };
 use health_actors::inbound::Inbound;
 use health_actors::memory::{Embedder, Remembered};
-use health_actors::nutrition::{check_amount, daily_kcal_target, FoodTable};
+use health_actors::nutrition::{
+    check_amount, check_nutrients, daily_kcal_target, FoodTable, StatedNutrients, Violation,
+};
 use health_actors::ports::Write;
 use health_actors::understanding::Correction;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::assistant::entries::{correct_recent_entry, item_json, meal_type_at, Corrected};
+use crate::assistant::entries::{
+    correct_recent_entry, entry_id_for, item_json, meal_type_at, Corrected,
+};
 use crate::assistant::memory::{remember_fact, search};
 use crate::llm::model::{ToolCall, ToolSpec};
 use crate::nutrition::engine::NutritionEngine;
 
 /// Confidence of numbers a model gave for a food no database knows.
 const MODEL_ESTIMATE_CONFIDENCE: f64 = 0.4;
+/// How far back `log_food` may date a meal, in days.
+const MAX_DAYS_AGO: i64 = 30;
 /// Ids of what one message creates derive from its id (a replay writes the same rows).
 const LLM_NAMESPACE: Uuid = Uuid::from_u128(0x3b1f_8e2a_7c4d_4f60_8a9b_5d6e_7f80_9102);
 
@@ -35,20 +45,21 @@ pub(super) fn specs(with_memory: bool) -> Vec<ToolSpec> {
     let mut tools = vec![
         ToolSpec {
             name: "log_food",
-            description: "Save what the person ate. Name each food plainly (e.g. 'egg', 'white rice, cooked') and estimate its grams; the numbers are computed from a food database. Only give kcal and macros for a food you believe no database knows.",
+            description: "Save what the person ate. Name each food plainly (e.g. 'egg', 'white rice, cooked') and estimate its grams; the numbers are computed from a food database. Only give kcal and macros for a food you believe no database knows; they must be possible (macros weigh no more than the food, kcal about 4 per g protein and carbs, 9 fat, 7 alcohol), or nothing is saved.",
             parameters: json!({
                 "type": "object",
                 "properties": {
                     "description": {"type": "string", "description": "the meal as the person said it"},
                     "meal_type": {"type": "string", "enum": ["breakfast", "lunch", "dinner", "snack"]},
-                    "days_ago": {"type": "integer", "minimum": 0, "maximum": 30, "description": "0 for today, 1 for yesterday"},
+                    "days_ago": {"type": "integer", "minimum": 0, "maximum": MAX_DAYS_AGO, "description": "0 for today, 1 for yesterday"},
                     "items": {"type": "array", "minItems": 1, "items": {
                         "type": "object",
                         "properties": {
                             "name": {"type": "string"},
                             "grams": {"type": "number", "exclusiveMinimum": 0},
-                            "kcal": {"type": "number"}, "protein_g": {"type": "number"},
-                            "carbs_g": {"type": "number"}, "fat_g": {"type": "number"}
+                            "kcal": {"type": "number", "minimum": 0}, "protein_g": {"type": "number", "minimum": 0},
+                            "carbs_g": {"type": "number", "minimum": 0}, "fat_g": {"type": "number", "minimum": 0},
+                            "alcohol_g": {"type": "number", "minimum": 0, "description": "for a drink with alcohol (7 kcal/g), when giving numbers"}
                         },
                         "required": ["name", "grams"]
                     }}
@@ -136,8 +147,8 @@ pub(super) async fn run(
     let result = match call.name.as_str() {
         "log_food" => log_food(ctx, engine, inbound, arguments, effects).await?,
         "get_summary" => summary(ctx, arguments).await?,
-        "set_goal" => set_goal(ctx, arguments).await?,
-        "update_profile" => update_profile(ctx, arguments).await?,
+        "set_goal" => set_goal(ctx, arguments, effects).await?,
+        "update_profile" => update_profile(ctx, arguments, effects).await?,
         "log_weight" => log_weight(ctx, inbound, arguments, effects).await?,
         "delete_last_entry" => delete_last_entry(ctx, effects).await?,
         "correct_entry" => correct_entry(ctx, engine.table(), arguments, effects).await?,
@@ -165,6 +176,7 @@ async fn log_food(
     };
     let mut items: Vec<FoodItem> = Vec::new();
     let mut unknown: Vec<String> = Vec::new();
+    let mut impossible: Vec<(String, Vec<Violation>)> = Vec::new();
     for requested in requested {
         let name = requested
             .get("name")
@@ -189,10 +201,14 @@ async fn log_food(
         match engine.item(name, grams).await {
             Some(item) => items.push(item),
             None => match model_numbers(name, grams, requested) {
-                Some(item) => items.push(item),
-                None => unknown.push(name.to_owned()),
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => unknown.push(name.to_owned()),
+                Err(broken) => impossible.push((name.to_owned(), broken)),
             },
         }
+    }
+    if !impossible.is_empty() {
+        return Ok(impossible_numbers(&impossible));
     }
     if items.is_empty() {
         return Ok(
@@ -204,8 +220,12 @@ async fn log_food(
     let days_ago = arguments
         .get("days_ago")
         .and_then(Value::as_i64)
-        .unwrap_or(0)
-        .clamp(0, 30);
+        .unwrap_or(0);
+    if !(0..=MAX_DAYS_AGO).contains(&days_ago) {
+        return Ok(
+            json!({"saved": false, "error": format!("days_ago is {days_ago}; it must be 0 (today) to {MAX_DAYS_AGO}"), "note": "nothing was saved"}),
+        );
+    }
     let local_date = user.local_date(now) - Duration::days(days_ago);
     let meal_type = arguments
         .get("meal_type")
@@ -213,11 +233,16 @@ async fn log_food(
         .and_then(MealType::parse)
         .or_else(|| (days_ago == 0).then(|| meal_type_at(now.with_timezone(&user.tz()).time())));
     let total = Nutrients::sum(items.iter().map(|item| &item.nutrients));
-    let entry = FoodEntry {
-        id: Uuid::new_v5(
+    let id = if effects.entries.is_empty() {
+        entry_id_for(inbound.id)
+    } else {
+        Uuid::new_v5(
             &LLM_NAMESPACE,
             format!("{}:food:{}", inbound.id, effects.saved.len()).as_bytes(),
-        ),
+        )
+    };
+    let entry = FoodEntry {
+        id,
         user_id: user.id,
         eaten_at: if days_ago == 0 {
             now
@@ -363,32 +388,60 @@ fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
-/// A food no database knows, with the model's own numbers (labelled as such), if it gave them
-/// and they are plausible (energy within what fat alone could carry).
-fn model_numbers(name: &str, grams: f64, requested: &Value) -> Option<FoodItem> {
-    let number = |key: &str| {
-        requested
-            .get(key)
-            .and_then(Value::as_f64)
-            .filter(|v| v.is_finite() && *v >= 0.0)
+/// A food no database knows, with the model's own numbers (labelled as such): `None` when it
+/// gave no kcal, the rules broken when they cannot describe a real food.
+fn model_numbers(
+    name: &str,
+    grams: f64,
+    requested: &Value,
+) -> Result<Option<FoodItem>, Vec<Violation>> {
+    let number = |key: &str| requested.get(key).and_then(Value::as_f64);
+    let Some(kcal) = number("kcal") else {
+        return Ok(None);
     };
-    let kcal = number("kcal")?;
-    if kcal > grams * 9.5 {
-        return None;
-    }
-    Some(FoodItem {
+    let stated = StatedNutrients {
+        grams,
+        kcal,
+        protein_g: number("protein_g"),
+        carbs_g: number("carbs_g"),
+        fat_g: number("fat_g"),
+        alcohol_g: number("alcohol_g"),
+    };
+    check_nutrients(&stated)?;
+    Ok(Some(FoodItem {
         input: name.to_owned(),
         name: name.to_owned(),
         grams,
         nutrients: Nutrients {
             kcal,
-            protein_g: number("protein_g").unwrap_or(0.0),
-            carbs_g: number("carbs_g").unwrap_or(0.0),
-            fat_g: number("fat_g").unwrap_or(0.0),
+            protein_g: stated.protein_g.unwrap_or(0.0),
+            carbs_g: stated.carbs_g.unwrap_or(0.0),
+            fat_g: stated.fat_g.unwrap_or(0.0),
             fiber_g: 0.0,
         },
         source: NutritionSource::ModelEstimate,
         confidence: MODEL_ESTIMATE_CONFIDENCE,
+    }))
+}
+
+/// The refusal of a `log_food` whose own numbers no food can have: every item and rule, so
+/// the model can correct them.
+fn impossible_numbers(impossible: &[(String, Vec<Violation>)]) -> Value {
+    let mut rules: Vec<&str> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    for (name, violations) in impossible {
+        for violation in violations {
+            if !rules.contains(&violation.rule.name()) {
+                rules.push(violation.rule.name());
+            }
+            problems.push(format!("{name}: {violation}"));
+        }
+    }
+    json!({
+        "saved": false,
+        "error": format!("these numbers cannot describe a real food: {}", problems.join("; ")),
+        "rules": rules,
+        "note": "nothing was saved: correct the numbers (or leave them out) and call log_food again, or ask the person"
     })
 }
 
@@ -418,7 +471,11 @@ async fn summary(ctx: &TurnContext<'_>, arguments: &Value) -> Result<Value, Agen
     }))
 }
 
-async fn set_goal(ctx: &mut TurnContext<'_>, arguments: &Value) -> Result<Value, AgentError> {
+async fn set_goal(
+    ctx: &mut TurnContext<'_>,
+    arguments: &Value,
+    effects: &mut Effects,
+) -> Result<Value, AgentError> {
     let mut user = ctx.user().clone();
     let value = |key: &str, range: std::ops::RangeInclusive<f64>| {
         arguments
@@ -446,11 +503,17 @@ async fn set_goal(ctx: &mut TurnContext<'_>, arguments: &Value) -> Result<Value,
     }
     let goals = user.goals;
     ctx.save_user(user).await?;
+    effects.saved.push("daily goals set".into());
     Ok(json!({"saved": true, "goals": goals}))
 }
 
-async fn update_profile(ctx: &mut TurnContext<'_>, arguments: &Value) -> Result<Value, AgentError> {
+async fn update_profile(
+    ctx: &mut TurnContext<'_>,
+    arguments: &Value,
+    effects: &mut Effects,
+) -> Result<Value, AgentError> {
     let mut user = ctx.user().clone();
+    let before = user.profile.clone();
     let profile = &mut user.profile;
     if let Some(age) = arguments
         .get("age_years")
@@ -492,6 +555,9 @@ async fn update_profile(ctx: &mut TurnContext<'_>, arguments: &Value) -> Result<
     }
     let profile = user.profile.clone();
     ctx.save_user(user).await?;
+    if profile != before {
+        effects.saved.push("profile updated".into());
+    }
     let target = daily_kcal_target(&profile);
     Ok(
         json!({"saved": true, "profile": profile, "suggested_daily_kcal": target.map(|t| t.target_kcal)}),
@@ -632,10 +698,34 @@ mod tests {
             300.0,
             &json!({"kcal": 420, "protein_g": 30}),
         )
+        .unwrap()
         .unwrap();
         assert_eq!(item.source, NutritionSource::ModelEstimate);
         assert_eq!(item.nutrients.kcal, 420.0);
-        assert!(model_numbers("stew", 300.0, &json!({})).is_none());
-        assert!(model_numbers("stew", 100.0, &json!({"kcal": 5000})).is_none());
+        assert!(model_numbers("stew", 300.0, &json!({})).unwrap().is_none());
+        assert!(model_numbers("stew", 100.0, &json!({"kcal": 5000})).is_err());
+    }
+
+    #[test]
+    fn impossible_model_numbers_are_refused_naming_every_rule() {
+        let broken = model_numbers(
+            "zorblax paste",
+            100.0,
+            &json!({"kcal": 900, "protein_g": 500, "carbs_g": 800, "fat_g": 300}),
+        )
+        .unwrap_err();
+        let refusal = impossible_numbers(&[("zorblax paste".into(), broken)]);
+        assert_eq!(refusal["saved"], false);
+        assert_eq!(
+            refusal["rules"],
+            json!(["macros_within_grams", "energy_matches_macros"])
+        );
+        let error = refusal["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(
+                "these numbers cannot describe a real food: zorblax paste: macros_within_grams"
+            ),
+            "{error}"
+        );
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! The message carries a [`CollectingOutbox`], so the assistant's answers land in this request
 //! instead of a chat. With an `Idempotency-Key` header, the message's id is derived from
-//! `(user, key)`: the rule agent derives its rows' ids from the message id, so a retry after a
-//! lost answer never logs the meal twice, and a retry within [`IDEMPOTENCY_TTL`] gets the first
+//! `(user, key)`: both agents derive their rows' ids from the message id (the first meal a
+//! message saves is [`crate::assistant::entry_id_for`]'s, which is how the answer's
+//! `saved.food_entry` is found on either agent's path), so a retry after a lost answer never
+//! logs the meal twice, and a retry within [`IDEMPOTENCY_TTL`] gets the first
 //! answer back without running the turn again (concurrent retries wait for the first). Every
 //! message is kept in the inbox before it is handled, like a Telegram update: a message whose
 //! handling was cut by a restart is handled after it, and a retry with the same key after a

@@ -166,6 +166,22 @@ pub fn openai_tool(name: &str, arguments: Value) -> Scripted {
     )
 }
 
+/// An OpenAI answer calling one tool with `arguments` sent exactly as given (e.g. text that is
+/// not JSON, as a model sometimes writes).
+pub fn openai_tool_raw(name: &str, arguments: &str) -> Scripted {
+    (
+        200,
+        json!({
+            "id": "chatcmpl-3", "object": "chat.completion",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}]
+            }}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+        }),
+    )
+}
+
 /// An Anthropic answer calling one tool.
 pub fn anthropic_tool(name: &str, input: Value) -> Scripted {
     (
