@@ -38,6 +38,9 @@ pub const DB_POOL_MAX_CONNECTIONS: &str = "db_pool_max_connections";
 pub const LLM_TOKENS_TOTAL: &str = "llm_tokens_total";
 /// Latency of model calls by `provider` and `model`.
 pub const LLM_REQUEST_DURATION_SECONDS: &str = "llm_request_duration_seconds";
+/// Turns whose prompt went without the person's memories, by `reason` (`timeout`: the embedder
+/// or the search took longer than the recall's budget; `error`: either failed).
+pub const MEMORY_RECALL_SKIPPED_TOTAL: &str = "health_memory_recall_skipped_total";
 
 /// Registers descriptions so that `/metrics` carries HELP and TYPE lines.
 pub fn describe() {
@@ -102,6 +105,11 @@ pub fn describe() {
         LLM_REQUEST_DURATION_SECONDS,
         Unit::Seconds,
         "Language model calls that answered, by provider and model"
+    );
+    describe_counter!(
+        MEMORY_RECALL_SKIPPED_TOTAL,
+        Unit::Count,
+        "Turns whose prompt went without the person's memories, by reason (timeout, error)"
     );
     describe_gauge!(
         UPTIME_SECONDS,

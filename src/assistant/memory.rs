@@ -58,12 +58,25 @@ pub(super) async fn search(
     Ok(Some(found))
 }
 
+/// How long embedding one fact or query the person asked about may take. Longer than the
+/// prompt's optional recall (they asked for this one), but bounded: a hanging embeddings
+/// endpoint answers "not now" within it instead of holding the turn through every retry.
+const EMBED_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn embed_one(embedder: &dyn Embedder, text: &str) -> Option<Vec<f32>> {
-    match embedder.embed(&[text.to_owned()]).await {
-        Ok(mut vectors) if !vectors.is_empty() => Some(vectors.swap_remove(0)),
-        Ok(_) => None,
-        Err(error) => {
+    match tokio::time::timeout(EMBED_BUDGET, embedder.embed(&[text.to_owned()])).await {
+        Ok(Ok(mut vectors)) if !vectors.is_empty() => Some(vectors.swap_remove(0)),
+        Ok(Ok(_)) => None,
+        Ok(Err(error)) => {
             tracing::warn!(%error, embedder = embedder.name(), "a memory could not be embedded");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                embedder = embedder.name(),
+                budget_ms = EMBED_BUDGET.as_millis() as u64,
+                "a memory could not be embedded in time"
+            );
             None
         }
     }

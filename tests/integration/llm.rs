@@ -561,6 +561,40 @@ async fn a_timeout_gives_a_friendly_sentence_and_the_offline_answer() {
     harness.stop().await;
 }
 
+/// Only the embeddings endpoint hangs. Memories are optional: the prompt goes without them
+/// after their short budget, the model is asked and answers. Before, every message waited on
+/// the embedder's retries (60 s a try) and failed without the chat model ever being called.
+#[tokio::test]
+async fn a_hanging_embedder_costs_the_memories_not_the_answer() {
+    let fake = llm::start().await;
+    // Every embeddings call is held for five minutes before the fake even records it.
+    fake.delay_model(
+        "/v1/embeddings",
+        "text-embedding-3-small",
+        Duration::from_secs(300),
+    );
+    fake.script(
+        OPENAI_CHAT,
+        [openai_text("Hello! What did you have today?")],
+    );
+    let vars = openai_vars(&fake);
+    let session = Session::start(&borrow(&vars)).await;
+
+    let asked = Instant::now();
+    assert_eq!(
+        session.say(52, "hi there").await,
+        "Hello! What did you have today?"
+    );
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(6), "answered after {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "the memories had their budget: {took:?}"
+    );
+    assert_eq!(fake.requests(OPENAI_CHAT).len(), 1, "the model was asked");
+    session.core.shutdown().await;
+}
+
 /// `remember` through the OpenAI tool format (OpenAI embeddings from the fake, 1536
 /// dimensions), then recall: the next request's system prompt and a `search_memory` result.
 async fn memory_is_stored_and_recalled(store_vars: &[(&str, &str)]) {

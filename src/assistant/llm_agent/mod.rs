@@ -47,6 +47,11 @@ const MALFORMED_CALLS_SENT_BACK: usize = 1;
 const NOTHING_DONE: &str = "I didn't save or change anything. Could you say that another way?";
 /// Memories put in the system prompt.
 const PROMPT_MEMORIES: usize = 5;
+/// How long finding those memories may take. They are optional: a slow or hanging embedder
+/// (or search) costs this turn its memories, never its answer. Before this bound, an embeddings
+/// endpoint that hung made every message wait for the embedder's own retries (60 s a try) and
+/// fail, without the chat model ever being asked.
+const RECALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct LlmAgent {
     model: Arc<dyn ChatModel>,
@@ -129,7 +134,18 @@ impl LlmAgent {
             entries.len()
         );
         if let Some(embedder) = &self.embedder {
-            let memories = self.relevant_memories(ctx, embedder.as_ref(), text).await;
+            let recall = self.relevant_memories(ctx, embedder.as_ref(), text);
+            let memories = match tokio::time::timeout(RECALL_BUDGET, recall).await {
+                Ok(memories) => memories,
+                Err(_) => {
+                    skipped_recall("timeout");
+                    tracing::warn!(
+                        budget_ms = RECALL_BUDGET.as_millis() as u64,
+                        "no memories for this message: finding them took longer than their budget"
+                    );
+                    Vec::new()
+                }
+            };
             if !memories.is_empty() {
                 prompt.push_str("What you remember about them:\n");
                 for (id, content) in memories {
@@ -150,6 +166,7 @@ impl LlmAgent {
         let vectors = match embedder.embed(&[text.to_owned()]).await {
             Ok(vectors) => vectors,
             Err(error) => {
+                skipped_recall("error");
                 tracing::warn!(%error, "no memories for this message: the embedder failed");
                 return Vec::new();
             }
@@ -167,6 +184,7 @@ impl LlmAgent {
                 .map(|m| (m.memory.id, m.memory.content))
                 .collect(),
             Err(error) => {
+                skipped_recall("error");
                 tracing::warn!(%error, "no memories for this message: the search failed");
                 Vec::new()
             }
@@ -319,4 +337,9 @@ impl Agent for LlmAgent {
             _ => self.rules.handle(ctx, inbound).await,
         }
     }
+}
+
+/// Counts a prompt that went without memories.
+fn skipped_recall(reason: &'static str) {
+    metrics::counter!(crate::metrics::MEMORY_RECALL_SKIPPED_TOTAL, "reason" => reason).increment(1);
 }
