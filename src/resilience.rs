@@ -36,13 +36,17 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait before retry number `retry` (1-based): exponential with jitter between half and
-    /// all of the delay, or what the server asked for in `Retry-After` (capped at `max_delay`).
-    pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(asked) = retry_after {
-            return asked.min(self.max_delay);
+    /// The wait before retry number `retry` (1-based), or `None` for no retry: exponential with
+    /// jitter between half and all of the delay when the server did not say; exactly what it
+    /// asked for in `Retry-After` when that is at most `max_delay`. A server that asks for longer
+    /// is not retried at all: asking sooner would only be refused again, and the caller's
+    /// fallback (another model, the rule agent) can answer now instead of the person waiting.
+    pub fn wait_before(&self, retry: u32, retry_after: Option<Duration>) -> Option<Duration> {
+        match retry_after {
+            Some(asked) if asked > self.max_delay => None,
+            Some(asked) => Some(asked),
+            None => Some(self.backoff().delay(retry.saturating_sub(1))),
         }
-        self.backoff().delay(retry.saturating_sub(1))
     }
 
     /// The schedule between attempts when the server did not say.
@@ -94,8 +98,16 @@ where
                 if tries >= policy.attempts {
                     return Err(error);
                 }
+                let Some(wait) = policy.wait_before(tries, retry_after) else {
+                    tracing::info!(
+                        provider,
+                        asked_ms = retry_after.unwrap_or_default().as_millis() as u64,
+                        "the service asked for a longer wait than we give it; not retrying"
+                    );
+                    return Err(error);
+                };
                 metrics::counter!(EXTERNAL_API_RETRIES_TOTAL, "provider" => provider).increment(1);
-                tokio::time::sleep(policy.delay(tries, retry_after)).await;
+                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -319,25 +331,28 @@ mod tests {
     }
 
     #[test]
-    fn retry_delays_grow_honour_retry_after_and_stay_capped() {
+    fn retry_delays_grow_honour_retry_after_exactly_and_stay_capped() {
         let policy = RetryPolicy {
             attempts: 5,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
         };
-        let first = policy.delay(1, None);
+        let wait = |retry, asked| policy.wait_before(retry, asked).expect("a retry");
+        let first = wait(1, None);
         assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-        let fourth = policy.delay(4, None);
+        let fourth = wait(4, None);
         assert!(fourth >= Duration::from_millis(400) && fourth <= Duration::from_millis(800));
-        assert!(policy.delay(10, None) <= Duration::from_secs(1));
+        assert!(wait(10, None) <= Duration::from_secs(1));
         assert_eq!(
-            policy.delay(1, Some(Duration::from_millis(300))),
+            wait(1, Some(Duration::from_millis(300))),
             Duration::from_millis(300)
         );
         assert_eq!(
-            policy.delay(1, Some(Duration::from_secs(60))),
+            wait(1, Some(Duration::from_secs(1))),
             Duration::from_secs(1)
         );
+        // Asked for longer than we wait: no retry (it used to retry after the cap, early).
+        assert_eq!(policy.wait_before(1, Some(Duration::from_secs(60))), None);
         assert_eq!(parse_retry_after(Some(" 2 ")), Some(Duration::from_secs(2)));
         assert_eq!(
             parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),

@@ -332,6 +332,36 @@ async fn a_rate_limit_is_waited_out_as_retry_after_asks_then_the_model_answers()
     session.core.shutdown().await;
 }
 
+/// A 429 whose `Retry-After` (20 s) is longer than the model path ever waits: no retry, the rule
+/// agent answers at once and the person reads that the model is busy. It used to retry after
+/// 8 s, twice (the cap shortened the server's wait instead of giving up), and still fail.
+#[tokio::test]
+async fn a_retry_after_longer_than_we_wait_is_not_retried_and_the_rules_answer_at_once() {
+    let fake = llm::start().await;
+    let rate_limited = Answer::json(
+        429,
+        &json!({"error": {"message": "Rate limit reached for gpt-test", "type": "requests", "code": "rate_limit_exceeded"}}),
+    )
+    .retry_after("20");
+    fake.script(OPENAI_CHAT, [rate_limited]);
+    let vars = openai_vars(&fake);
+    let session = Session::start(&borrow(&vars)).await;
+
+    let asked = Instant::now();
+    let reply = session.say(22, "2 eggs").await;
+    let took = asked.elapsed();
+    assert!(reply.contains("busy"), "{reply}");
+    assert!(reply.contains("kcal"), "the rule agent answered: {reply}");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    assert_eq!(fake.requests(OPENAI_CHAT).len(), 1, "no retry");
+    assert_eq!(
+        session.entries(22).await.len(),
+        1,
+        "the meal was saved once"
+    );
+    session.core.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_malformed_answer_gives_a_friendly_sentence_and_the_offline_answer() {
     let fake = llm::start().await;
