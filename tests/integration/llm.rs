@@ -255,6 +255,53 @@ async fn an_overloaded_model_falls_back_to_the_other_provider() {
     session.core.shutdown().await;
 }
 
+/// Once the fallback model has answered, the rest of the turn stays on it: its tool round goes
+/// to the fallback too, not back to the overloaded primary for three more tries.
+#[tokio::test]
+async fn after_the_fallback_answers_the_turn_stays_on_it() {
+    let fake = llm::start().await;
+    let overloaded = (
+        529,
+        json!({"type": "error", "error": {"type": "overloaded_error"}}),
+    );
+    fake.script(ANTHROPIC_MESSAGES, vec![overloaded; 6]);
+    fake.script(
+        OPENAI_CHAT,
+        [
+            openai_tool(
+                "log_food",
+                json!({"description": "two eggs", "items": [{"name": "egg", "grams": 100}]}),
+            ),
+            openai_text("Logged two eggs."),
+        ],
+    );
+    let url = fake.base_url();
+    let openai_url = format!("{url}/v1");
+    let session = Session::start(&[
+        ("ANTHROPIC_API_KEY", "ak-test-key"),
+        ("ANTHROPIC_BASE_URL", url.as_str()),
+        ("OPENAI_API_KEY", "sk-test-key"),
+        ("OPENAI_BASE_URL", openai_url.as_str()),
+        ("AGENT_MODEL", "anthropic:claude-test"),
+        ("AGENT_FALLBACK_MODEL", "openai:gpt-test"),
+        ("ENABLE_MEM0", "false"),
+    ])
+    .await;
+    assert_eq!(session.say(15, "I had two eggs").await, "Logged two eggs.");
+    assert_eq!(
+        fake.requests(ANTHROPIC_MESSAGES).len(),
+        3,
+        "the primary was tried (with its retries) for the first round only"
+    );
+    assert_eq!(
+        fake.requests(OPENAI_CHAT).len(),
+        2,
+        "both rounds on the fallback"
+    );
+    assert_eq!(session.entries(15).await.len(), 1);
+    session.core.shutdown().await;
+}
+
 #[tokio::test]
 async fn when_no_model_answers_the_offline_agent_does_without_raw_errors() {
     let fake = llm::start().await;

@@ -80,12 +80,24 @@ impl LlmAgent {
         }
     }
 
-    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+    /// One model call of a turn. Once the fallback model has answered in this turn
+    /// (`on_fallback`), the turn's later rounds stay on it: the primary was just found
+    /// overloaded, and asking it again (with its retries) each round only made the person wait.
+    async fn complete(
+        &self,
+        request: &ChatRequest,
+        on_fallback: &mut bool,
+    ) -> Result<ChatResponse, LlmError> {
+        if let (true, Some(fallback)) = (*on_fallback, &self.fallback) {
+            return fallback.complete(request).await;
+        }
         match self.model.complete(request).await {
             Err(error) if error.is_overload() => match &self.fallback {
                 Some(fallback) => {
                     tracing::warn!(%error, primary = self.model.model(), fallback = fallback.model(), "using the fallback model");
-                    fallback.complete(request).await
+                    let answer = fallback.complete(request).await;
+                    *on_fallback = answer.is_ok();
+                    answer
                 }
                 None => Err(error),
             },
@@ -217,6 +229,7 @@ impl LlmAgent {
         let mut effects = Effects::default();
         let specs = tools::specs(self.embedder.is_some());
         let mut malformed_calls = 0;
+        let mut on_fallback = false;
         for _round in 0..MAX_TOOL_ROUNDS {
             let request = ChatRequest {
                 system: system.clone(),
@@ -224,7 +237,7 @@ impl LlmAgent {
                 tools: specs.clone(),
                 max_tokens: 1024,
             };
-            let response = match self.complete(&request).await {
+            let response = match self.complete(&request, &mut on_fallback).await {
                 Ok(response) => response,
                 Err(error) => return self.unavailable(ctx, inbound, &error, &effects).await,
             };
