@@ -221,6 +221,7 @@ impl Inbound {
             photo,
             received_at: self.received_at,
             steps: 0,
+            kept: Vec::new(),
             attempts: 0,
         }
     }

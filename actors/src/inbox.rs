@@ -14,8 +14,13 @@
 //! - on start, entries not done are handed over again in the order they were accepted; the
 //!   steps already committed are skipped, so a replay never logs a meal twice, and the person
 //!   reads the answer again at most once per restart;
-//! - an entry whose handling was started [`MAX_ATTEMPTS`] times without finishing (a message
-//!   that brings the process down) becomes a dead letter instead of being replayed forever.
+//! - an attempt is counted when a turn starts handling the entry
+//!   ([`crate::ports::Write::InboxStarted`], committed before the agent runs), never for an
+//!   entry that only waited: a crash loop while messages queue up turns none of them into a
+//!   dead letter. An entry whose turn was started [`MAX_ATTEMPTS`] times without finishing (a
+//!   message that brings the process down) becomes a dead letter instead of being replayed
+//!   forever; its apology says what its turn kept ([`crate::conversation::kept::apology`]) and
+//!   asks for the message again only when nothing was saved.
 //!
 //! Done entries are pruned after a retention period: Telegram restarts update ids at a random
 //! value after a week without updates, so deduplication never relies on older rows.
@@ -29,7 +34,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::conversation::{ConversationsHandle, SubmitError, APOLOGY};
+use crate::conversation::kept::apology;
+use crate::conversation::{ConversationsHandle, SubmitError};
 use crate::domain::DeadLetter;
 use crate::inbound::{Durable, Inbound};
 use crate::metrics as names;
@@ -42,7 +48,7 @@ pub const SOURCE_API: &str = "api";
 /// Lines of `health-agent chat`.
 pub const SOURCE_CHAT: &str = "chat";
 
-/// Handlings started after restarts before an entry becomes a dead letter.
+/// Turns started on an entry without finishing before it becomes a dead letter.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// How long a hand-over waits, in all, for room in a full intake.
 const HAND_OVER_PATIENCE: Duration = Duration::from_secs(120);
@@ -142,7 +148,7 @@ impl Inbox {
         }
         let fresh_count = accepted.len() - resumed.len();
         if !resumed.is_empty() {
-            let started = self.store.inbox_attempted(&resumed).await?;
+            let started = self.store.inbox_resume(&resumed).await?;
             accepted = with_committed_steps(accepted, &resumed, &started);
             metrics::counter!(names::INBOX_REPLAYED_TOTAL, "source" => source.to_owned())
                 .increment(started.len() as u64);
@@ -168,9 +174,9 @@ impl Inbox {
     }
 
     /// The entries of `source` left from before this start, as messages answered through
-    /// `reply`, oldest first, each counted as one more attempt. Entries attempted
-    /// [`MAX_ATTEMPTS`] times already, or unreadable, become dead letters (the person reads the
-    /// apology) and are not returned.
+    /// `reply`, oldest first (no attempt is counted here: the turn counts its own). Entries
+    /// whose turn was started [`MAX_ATTEMPTS`] times already, or unreadable, become dead
+    /// letters (the person reads the apology) and are not returned.
     pub async fn pending(
         &self,
         source: &'static str,
@@ -199,7 +205,7 @@ impl Inbox {
                 }
             }
         }
-        let started = self.store.inbox_attempted(&retry).await?;
+        let started = self.store.inbox_resume(&retry).await?;
         let messages = with_committed_steps(messages, &retry, &started);
         metrics::counter!(names::INBOX_REPLAYED_TOTAL, "source" => source.to_owned())
             .increment(messages.len() as u64);
@@ -238,7 +244,19 @@ impl Inbox {
         reason: &str,
         reply: &dyn Outbox,
     ) -> Result<(), StoreError> {
-        tracing::error!(inbox_id = %entry.id, user_id = %entry.user_id, reason, "an inbox entry becomes a dead letter");
+        // Read again after any step still in flight on the entry has landed: the apology says
+        // what the entry's turns kept.
+        let resumed = self.store.inbox_resume(&[entry.id]).await?;
+        if resumed.is_empty() {
+            tracing::info!(inbox_id = %entry.id, "a kept message was finished meanwhile");
+            return Ok(());
+        }
+        let (steps, kept) = match self.store.inbox_entry(entry.id).await? {
+            Some(record) => (record.entry.steps, record.entry.kept),
+            None => (entry.steps, entry.kept.clone()),
+        };
+        let notice = apology(steps, &kept);
+        tracing::error!(inbox_id = %entry.id, user_id = %entry.user_id, reason, steps, "an inbox entry becomes a dead letter");
         metrics::counter!(names::DEAD_LETTERS_TOTAL).increment(1);
         let now = Utc::now();
         let letter = DeadLetter {
@@ -259,13 +277,13 @@ impl Inbox {
                 Write::InboxDone {
                     id: entry.id,
                     outcome: InboxOutcome::Failed,
-                    replies: vec![APOLOGY.to_owned()],
+                    replies: vec![notice.clone()],
                     at: now,
                 },
             ])
             .await?;
         if let Err(error) = reply
-            .send_text(crate::domain::ChatId(entry.chat), APOLOGY)
+            .send_text(crate::domain::ChatId(entry.chat), &notice)
             .await
         {
             crate::conversation::agent::count_outbox_error("notice", &error);
@@ -316,8 +334,9 @@ fn with_committed_steps(
         .collect()
 }
 
-/// One round of [`Inbox::spawn_maintenance`].
-pub async fn maintain(store: &dyn Store, retention: Duration) {
+/// Sets the backlog gauges (`health_inbox_pending`, the oldest entry's age) from the store:
+/// each `/metrics` scrape calls it, so they are current when read.
+pub async fn refresh_backlog_gauges(store: &dyn Store) {
     match store.inbox_backlog().await {
         Ok(backlog) => {
             metrics::gauge!(names::INBOX_PENDING).set(backlog.pending as f64);
@@ -329,6 +348,11 @@ pub async fn maintain(store: &dyn Store, retention: Duration) {
         }
         Err(error) => tracing::warn!(%error, "could not read the inbox backlog"),
     }
+}
+
+/// One round of [`Inbox::spawn_maintenance`].
+pub async fn maintain(store: &dyn Store, retention: Duration) {
+    refresh_backlog_gauges(store).await;
     let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(3));
     match store.inbox_prune(Utc::now() - retention).await {
         Ok(0) => {}
@@ -354,7 +378,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::conversation::{Agent, AgentError, TurnContext};
+    use crate::conversation::{Agent, AgentError, TurnContext, APOLOGY};
     use crate::domain::{ChatId, UserId, WeightLog};
     use crate::ports::SystemClock;
     use crate::root::{Root, RootArgs, RootHandle, RootSettings};
@@ -477,7 +501,11 @@ mod tests {
         store
             .apply(&[
                 Write::InsertWeight(earlier),
-                Write::InboxStep { id, step: 1 },
+                Write::InboxStep {
+                    id,
+                    step: 1,
+                    kept: vec!["your weight of 70.5 kg".into()],
+                },
             ])
             .await
             .unwrap();
@@ -530,8 +558,9 @@ mod tests {
             .accept(SOURCE_TELEGRAM, vec![message(&outbox, 4)])
             .await
             .unwrap();
+        // Three turns started on it, and the process died in each.
         for _ in 0..MAX_ATTEMPTS {
-            store.inbox_attempted(&[id]).await.unwrap();
+            store.apply(&[Write::InboxStarted { id }]).await.unwrap();
         }
         let restarted = Inbox::new(store.clone(), root.conversations());
         let reply: Arc<dyn Outbox> = outbox.clone();
@@ -543,6 +572,82 @@ mod tests {
         assert_eq!(record.outcome, Some(InboxOutcome::Failed));
         assert_eq!(letters, 1);
         assert_eq!(outbox.texts_to(ChatId(PERSON.0)), [APOLOGY]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_that_only_waited_through_a_crash_loop_is_never_a_dead_letter() {
+        let store = Arc::new(MemoryStore::new());
+        let outbox = RecordingOutbox::new();
+        let (root, inbox) = tree(&store).await;
+        let id = Uuid::from_u128(7);
+        inbox
+            .accept(SOURCE_TELEGRAM, vec![message(&outbox, 7)])
+            .await
+            .unwrap();
+        // Many starts that each read the inbox and died before the turn began.
+        for _ in 0..=MAX_ATTEMPTS * 2 {
+            let restarted = Inbox::new(store.clone(), root.conversations());
+            let reply: Arc<dyn Outbox> = outbox.clone();
+            let pending = restarted.pending(SOURCE_TELEGRAM, reply).await.unwrap();
+            assert_eq!(pending.len(), 1, "still replayed, not given up");
+        }
+        assert_eq!(store.with_data(|data| data.inbox[0].entry.attempts), 0);
+        let restarted = Inbox::new(store.clone(), root.conversations());
+        let reply: Arc<dyn Outbox> = outbox.clone();
+        assert_eq!(restarted.replay(SOURCE_TELEGRAM, reply).await.unwrap(), 1);
+        assert!(done(&store, id).await);
+        root.shutdown(WAIT).await;
+        let (record, letters) =
+            store.with_data(|data| (data.inbox[0].clone(), data.dead_letters.len()));
+        assert_eq!(record.outcome, Some(InboxOutcome::Answered));
+        assert_eq!(record.entry.attempts, 1, "its one turn is counted");
+        assert_eq!(letters, 0);
+        assert_eq!(weights(&store), 1);
+        assert_eq!(outbox.texts_to(ChatId(PERSON.0)), ["Logged 70.5 kg."]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_letter_whose_turn_saved_something_says_what_and_asks_for_nothing_again() {
+        let store = Arc::new(MemoryStore::new());
+        let outbox = RecordingOutbox::new();
+        let (root, inbox) = tree(&store).await;
+        let id = Uuid::from_u128(8);
+        inbox
+            .accept(SOURCE_TELEGRAM, vec![message(&outbox, 8)])
+            .await
+            .unwrap();
+        // Its turns saved the weight (step 1), then the process died, three times.
+        let weight = WeightLog {
+            id: Uuid::now_v7(),
+            user_id: PERSON,
+            kg: 70.5,
+            logged_at: Utc::now(),
+        };
+        let kept = crate::conversation::kept::kept_by(&[Write::InsertWeight(weight.clone())]);
+        store
+            .apply(&[
+                Write::InsertWeight(weight),
+                Write::InboxStep { id, step: 1, kept },
+            ])
+            .await
+            .unwrap();
+        for _ in 0..MAX_ATTEMPTS {
+            store.apply(&[Write::InboxStarted { id }]).await.unwrap();
+        }
+        let restarted = Inbox::new(store.clone(), root.conversations());
+        let reply: Arc<dyn Outbox> = outbox.clone();
+        assert_eq!(restarted.replay(SOURCE_TELEGRAM, reply).await.unwrap(), 0);
+        root.shutdown(WAIT).await;
+        let texts = outbox.texts_to(ChatId(PERSON.0));
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        assert!(
+            texts[0].contains("I did save your weight of 70.5 kg"),
+            "{texts:?}"
+        );
+        assert!(!texts[0].contains("send it again"), "{texts:?}");
+        let record = store.with_data(|data| data.inbox[0].clone());
+        assert_eq!(record.outcome, Some(InboxOutcome::Failed));
+        assert_eq!(record.replies, texts);
     }
 
     /// The names the stores write are the ones deployed databases already hold.

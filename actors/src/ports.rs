@@ -65,11 +65,20 @@ pub enum Write {
     /// Recorded once per (user, code); a second insert is ignored.
     InsertAchievement(Achievement),
     InsertDeadLetter(DeadLetter),
+    /// A turn starts handling inbox entry `id`: one more attempt is counted (see
+    /// [`crate::inbox`]), committed before the turn does anything. Ignored once it is done.
+    InboxStarted {
+        id: Uuid,
+    },
     /// The `step`-th effect write of the turn handling inbox entry `id` is in this transaction
-    /// (see [`crate::inbox`]): a replay of the entry skips the writes up to it.
+    /// (see [`crate::inbox`]): a replay of the entry skips the writes up to it. `kept` says, in
+    /// the person's words, what the step saved ("101 g of rice (130 kcal)"; empty for effects
+    /// the person does not name); it is added to the entry's [`InboxEntry::kept`] the first
+    /// time the step is recorded.
     InboxStep {
         id: Uuid,
         step: u32,
+        kept: Vec<String>,
     },
     /// The inbox entry `id` is handled (how: [`InboxOutcome`]) with what was said to the
     /// person; a done entry is never replayed.
@@ -99,6 +108,7 @@ impl Write {
             Self::UpsertStreak(_) => "upsert_streak",
             Self::InsertAchievement(_) => "insert_achievement",
             Self::InsertDeadLetter(_) => "insert_dead_letter",
+            Self::InboxStarted { .. } => "inbox_started",
             Self::InboxStep { .. } => "inbox_step",
             Self::InboxDone { .. } => "inbox_done",
         }
@@ -293,15 +303,16 @@ pub trait Store: Send + Sync + 'static {
         Ok(records)
     }
 
-    /// Counts one more attempt at handling each of `ids` that is not done (before a replay
-    /// starts them), and returns those entries with the number of steps committed for each.
+    /// Before a replay hands `ids` over: the entries of `ids` not done, with the number of
+    /// steps committed for each. Counts no attempt (a turn counts its own when it starts, with
+    /// [`Write::InboxStarted`]): an entry replayed and never started is never a dead letter.
     ///
     /// The count is read after any write still in flight on the entry has ended: a process
     /// killed while its step's COMMIT was on the wire may have that step land after this
     /// process looked at the entry, and a replay reading a stale count would apply the step
     /// twice. An id missing from the answer was finished meanwhile (or is unknown), and must
     /// not be handled again.
-    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
+    async fn inbox_resume(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
         let _ = ids;
         Ok(Vec::new())
     }
@@ -335,7 +346,9 @@ pub struct InboxEntry {
     pub received_at: DateTime<Utc>,
     /// Effect writes of its turn already committed (see [`Write::InboxStep`]).
     pub steps: u32,
-    /// Times a handling was started after a restart.
+    /// What those steps saved, in the person's words, in the order they were committed.
+    pub kept: Vec<String>,
+    /// Times a turn started handling it ([`Write::InboxStarted`]).
     pub attempts: u32,
 }
 

@@ -147,8 +147,20 @@ impl MemoryData {
                     .entry(letter.id)
                     .or_insert_with(|| letter.clone());
             }
-            Write::InboxStep { id, step } => {
+            Write::InboxStarted { id } => {
+                if let Some(record) = self
+                    .inbox
+                    .iter_mut()
+                    .find(|r| r.entry.id == *id && r.done_at.is_none())
+                {
+                    record.entry.attempts += 1;
+                }
+            }
+            Write::InboxStep { id, step, kept } => {
                 if let Some(record) = self.inbox.iter_mut().find(|r| r.entry.id == *id) {
+                    if *step > record.entry.steps {
+                        record.entry.kept.extend(kept.iter().cloned());
+                    }
                     record.entry.steps = record.entry.steps.max(*step);
                 }
             }
@@ -228,8 +240,11 @@ fn refusal(write: &Write) -> Option<String> {
         Write::InsertAchievement(achievement) => nul(&achievement.code),
         Write::InsertDeadLetter(letter) => nul(&letter.error) || nul(&letter.message.to_string()),
         Write::InboxDone { replies, .. } => replies.iter().any(|reply| nul(reply)),
-        Write::InboxStep { step, .. } => i32::try_from(*step).is_err(),
-        Write::DeleteFoodEntry { .. }
+        Write::InboxStep { step, kept, .. } => {
+            i32::try_from(*step).is_err() || kept.iter().any(|text| nul(text))
+        }
+        Write::InboxStarted { .. }
+        | Write::DeleteFoodEntry { .. }
         | Write::DeleteMemory { .. }
         | Write::DeleteReminder { .. } => false,
     };
@@ -252,6 +267,7 @@ fn person_written(write: &Write) -> Option<UserId> {
         | Write::DeleteMemory { .. }
         | Write::DeleteReminder { .. }
         | Write::InsertDeadLetter(_)
+        | Write::InboxStarted { .. }
         | Write::InboxStep { .. }
         | Write::InboxDone { .. } => None,
     }
@@ -692,16 +708,14 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
-        let mut data = lock(&self.data);
-        let mut started = Vec::with_capacity(ids.len());
-        for record in data.inbox.iter_mut() {
-            if record.done_at.is_none() && ids.contains(&record.entry.id) {
-                record.entry.attempts += 1;
-                started.push((record.entry.id, record.entry.steps));
-            }
-        }
-        Ok(started)
+    async fn inbox_resume(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
+        let data = lock(&self.data);
+        Ok(data
+            .inbox
+            .iter()
+            .filter(|record| record.done_at.is_none() && ids.contains(&record.entry.id))
+            .map(|record| (record.entry.id, record.entry.steps))
+            .collect())
     }
 
     async fn inbox_backlog(&self) -> Result<InboxBacklog, StoreError> {

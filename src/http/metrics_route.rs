@@ -36,6 +36,8 @@ pub(super) async fn metrics(
         metrics::gauge!(crate::metrics::DB_POOL_WAITING).set(pool.waiting as f64);
         metrics::gauge!(crate::metrics::DB_POOL_MAX_CONNECTIONS).set(pool.max as f64);
     }
+    // Read at each scrape: a backlog shows at once, not at the next maintenance round.
+    health_actors::inbox::refresh_backlog_gauges(state.store.as_ref()).await;
     let body = state.metrics.render();
     warp::reply::with_header(
         body,

@@ -191,13 +191,15 @@ fn validate_write(write: &Write) -> Result<(), StoreError> {
         Write::InboxDone { replies, .. } => replies
             .iter()
             .try_for_each(|reply| check_text(kind, "replies", reply)),
-        Write::InboxStep { step, .. } => {
+        Write::InboxStep { step, kept, .. } => {
             if i32::try_from(*step).is_err() {
                 return Err(StoreError::Rejected(format!("{kind}: step is too large")));
             }
-            Ok(())
+            kept.iter()
+                .try_for_each(|text| check_text(kind, "kept", text))
         }
         Write::InsertWeight(_)
+        | Write::InboxStarted { .. }
         | Write::DeleteFoodEntry { .. }
         | Write::DeleteMemory { .. }
         | Write::DeleteReminder { .. } => Ok(()),
@@ -316,6 +318,7 @@ pub(crate) fn people_written(batch: &[Write]) -> Vec<i64> {
             | Write::DeleteMemory { .. }
             | Write::DeleteReminder { .. }
             | Write::InsertDeadLetter(_)
+            | Write::InboxStarted { .. }
             | Write::InboxStep { .. }
             | Write::InboxDone { .. } => None,
         })

@@ -1,5 +1,8 @@
 //! Durable intake: the bot is killed (`SIGKILL`) and restarted while people write to it; every
-//! message is handled exactly once, in order per person.
+//! message is handled exactly once, in order per person. A crash loop (four kills within 12 s
+//! while three people send ten meals each, on SQLite and PostgreSQL) loses no meal, doubles
+//! none, turns no message that only waited into a dead letter, and asks nobody to send a saved
+//! meal again. `health_inbox_pending` is current at every scrape.
 //!
 //! The bot runs as a child process (the real binary, `RUN_MODE=bot`) against the fake Bot API
 //! of this process and a fresh PostgreSQL database. The fake behaves as Telegram does: an
@@ -65,17 +68,38 @@ impl Random {
 }
 
 fn spawn_bot(telegram: &FakeTelegram, database: &str, data_dir: &Path, run: usize) -> Child {
-    let allowed: Vec<String> = (0..PEOPLE)
-        .map(|p| (FIRST_PERSON + p).to_string())
-        .collect();
+    spawn_bot_for(
+        telegram,
+        FIRST_PERSON,
+        PEOPLE,
+        Some(database),
+        data_dir,
+        run,
+    )
+}
+
+/// The bot for `people` people from `first`, on PostgreSQL at `database` or, when `None`, on
+/// the embedded SQLite file under `data_dir`. Its log goes to `bot-{run}.log` there.
+fn spawn_bot_for(
+    telegram: &FakeTelegram,
+    first: i64,
+    people: i64,
+    database: Option<&str>,
+    data_dir: &Path,
+    run: usize,
+) -> Child {
+    let allowed: Vec<String> = (0..people).map(|p| (first + p).to_string()).collect();
     let log = std::fs::File::create(data_dir.join(format!("bot-{run}.log"))).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_health-agent"))
-        .env_clear()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_health-agent"));
+    command.env_clear();
+    if let Some(database) = database {
+        command.env("DATABASE_URL", database);
+    }
+    command
         .env("RUN_MODE", "bot")
         .env("TELEGRAM_BOT_TOKEN", TOKEN)
         .env("TELEGRAM_API_URL", telegram.api_url())
         .env("ALLOWED_TELEGRAM_IDS", allowed.join(","))
-        .env("DATABASE_URL", database)
         .env("DATA_DIR", data_dir)
         .env("API_HOST", "127.0.0.1")
         .env("API_PORT", "0")
@@ -365,4 +389,350 @@ async fn api_chat_messages_survive_a_restart_and_a_retry_gets_the_stored_answer(
     assert_eq!(entries, 2, "2 eggs and a banana, once each");
     drop(client);
     second_app.stop().await.unwrap();
+}
+
+/// The crash loop: four `SIGKILL`s within 12 s while three people send ten meals each.
+const LOOP_PEOPLE: i64 = 3;
+const LOOP_MEALS: i64 = 10;
+const LOOP_KILLS: usize = 4;
+/// Between two rounds of meals (one from each person): ten rounds take a second, far faster
+/// than the answers may go out (one a second per chat), so most meals wait in the inbox
+/// across several kills.
+const LOOP_ROUND: Duration = Duration::from_millis(100);
+/// The kills: each about `LOOP_KILL_EVERY` after the one before (± 300 ms of seeded jitter),
+/// the fourth before 9.5 s: the last meals still wait at the fourth start.
+const LOOP_KILL_EVERY: Duration = Duration::from_millis(2000);
+/// Everything must be handled within this after the last restart; the test ends as soon as it is.
+const LOOP_SETTLE: Duration = Duration::from_secs(120);
+
+/// What a crash loop left behind.
+struct CrashLoop {
+    /// How many food entries each meal (person, number) has.
+    saved: HashMap<(i64, i64), usize>,
+    /// The inbound ids of the dead letters, with whether their meal was saved.
+    dead_letters: Vec<(uuid::Uuid, bool)>,
+    /// Texts that asked the person to send a message again, per person.
+    send_again: Vec<(i64, String)>,
+    /// Inbox entries not done when the test stopped waiting.
+    pending: u64,
+}
+
+impl CrashLoop {
+    fn lost(&self) -> usize {
+        (0..LOOP_PEOPLE)
+            .flat_map(|p| (1..=LOOP_MEALS).map(move |n| (p, n)))
+            .filter(|meal| self.saved.get(meal).copied().unwrap_or(0) == 0)
+            .count()
+    }
+
+    fn doubled(&self) -> usize {
+        self.saved.values().filter(|&&count| count > 1).count()
+    }
+
+    /// Dead letters of entries whose turn committed nothing (the offline agent's only effect
+    /// of a meal is its entry): entries that never ran, or ran without saving anything.
+    fn dead_letters_that_saved_nothing(&self) -> usize {
+        self.dead_letters.iter().filter(|(_, saved)| !saved).count()
+    }
+}
+
+/// Runs the crash loop for people from `first` on PostgreSQL at `database` (or the embedded
+/// SQLite when `None`), and reads what it left.
+async fn crash_loop(first: i64, database: Option<&str>) -> CrashLoop {
+    use health_actors::testing::eventually;
+    use health_agent::store::{self, StoreConfig};
+
+    let telegram = telegram::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut random = Random::new();
+    let started = Instant::now();
+    let spawn = |run| {
+        spawn_bot_for(
+            &telegram,
+            first,
+            LOOP_PEOPLE,
+            database,
+            data_dir.path(),
+            run,
+        )
+    };
+    let mut bot = spawn(0);
+    let sender = {
+        let telegram = FakeTelegram {
+            address: telegram.address,
+            state: telegram.state.clone(),
+        };
+        tokio::spawn(async move {
+            let mut last = 0;
+            for n in 1..=LOOP_MEALS {
+                for person in 0..LOOP_PEOPLE {
+                    last = telegram.send_text(first + person, &meal(n));
+                }
+                tokio::time::sleep(LOOP_ROUND).await;
+            }
+            last
+        })
+    };
+    let mut kills = Vec::new();
+    for run in 1..=LOOP_KILLS {
+        let jitter = Duration::from_millis(random.below(600));
+        tokio::time::sleep(LOOP_KILL_EVERY - Duration::from_millis(300) + jitter).await;
+        bot.start_kill().expect("SIGKILL sent");
+        let status = bot.wait().await.unwrap();
+        assert!(!status.success(), "the bot was killed: {status}");
+        kills.push(started.elapsed());
+        bot = spawn(run);
+    }
+    assert!(
+        kills
+            .last()
+            .is_some_and(|last| *last < Duration::from_secs(13)),
+        "four kills within about 12 s: {kills:?}"
+    );
+    let last_update = sender.await.unwrap();
+
+    let config = match database {
+        Some(url) => StoreConfig::Postgres {
+            url: url.to_owned(),
+            max_connections: 2,
+        },
+        None => StoreConfig::Embedded {
+            path: data_dir.path().join("data").join("health_agent.db"),
+        },
+    };
+    let (store, _) = store::open(&config).await.expect("the store opens");
+    // Settled: Telegram had every update confirmed and the inbox holds nothing unfinished.
+    let settled = eventually(LOOP_SETTLE, || async {
+        telegram
+            .state
+            .confirmed
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > last_update
+            && store
+                .inbox_backlog()
+                .await
+                .is_ok_and(|backlog| backlog.pending == 0)
+    })
+    .await;
+    let pending = store
+        .inbox_backlog()
+        .await
+        .map(|b| b.pending)
+        .unwrap_or(u64::MAX);
+    bot.start_kill().unwrap();
+    let _ = bot.wait().await;
+
+    let today = chrono::Utc::now().date_naive();
+    let mut saved = HashMap::new();
+    let mut saved_ids = std::collections::HashSet::new();
+    for person in 0..LOOP_PEOPLE {
+        let user = health_actors::domain::UserId(first + person);
+        let entries = store
+            .food_entries(
+                user,
+                today - chrono::Duration::days(2),
+                today + chrono::Duration::days(2),
+            )
+            .await
+            .unwrap();
+        for entry in entries {
+            let n = meal_number(&entry.description)
+                .unwrap_or_else(|| panic!("an entry that is not a numbered meal: {entry:?}"));
+            *saved.entry((person, n)).or_insert(0) += 1;
+            saved_ids.insert(entry.id);
+        }
+    }
+    let dead_letters = store
+        .dead_letters(1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|letter| {
+            let inbound: uuid::Uuid = letter.message["inbound_id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .expect("a dead letter names its inbound id");
+            let entry = health_agent::assistant::entry_id_for(inbound);
+            (inbound, saved_ids.contains(&entry))
+        })
+        .collect();
+    let send_again = telegram
+        .sent()
+        .into_iter()
+        .filter_map(|sent| {
+            let text = sent.text?;
+            text.to_lowercase()
+                .contains("send it again")
+                .then_some((sent.chat_id - first, text))
+        })
+        .collect();
+    let report = CrashLoop {
+        saved,
+        dead_letters,
+        send_again,
+        pending,
+    };
+    eprintln!(
+        "crash loop ({}): kills at {kills:?}; settled {settled} after {:?}; {} lost, {} doubled, \
+         {} dead letters ({} of entries that saved nothing), {} \"send it again\" texts, {} \
+         entries pending; {} messages sent",
+        if database.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        started.elapsed(),
+        report.lost(),
+        report.doubled(),
+        report.dead_letters.len(),
+        report.dead_letters_that_saved_nothing(),
+        report.send_again.len(),
+        report.pending,
+        telegram.calls_of("sendMessage"),
+    );
+    if std::env::var_os("DURABLE_KEEP").is_some() {
+        eprintln!("crash loop: logs in {}", data_dir.path().display());
+        let _ = data_dir.keep();
+    }
+    report
+}
+
+fn assert_crash_loop_lost_nothing_and_lied_to_no_one(report: &CrashLoop) {
+    assert_eq!(report.pending, 0, "every kept message was handled");
+    assert_eq!(report.lost(), 0, "no meal lost: {:?}", report.saved);
+    assert_eq!(
+        report.doubled(),
+        0,
+        "no meal saved twice: {:?}",
+        report.saved
+    );
+    assert_eq!(
+        report.dead_letters_that_saved_nothing(),
+        0,
+        "no dead letter for a message that never ran: {:?}",
+        report.dead_letters
+    );
+    // Every meal was saved, so no text may ask for one to be sent again.
+    assert!(
+        report.send_again.is_empty(),
+        "nobody is asked to send a saved meal again: {:?}",
+        report.send_again
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loop_on_sqlite_loses_nothing_doubles_nothing_and_asks_no_one_to_resend() {
+    let report = crash_loop(8101, None).await;
+    assert_crash_loop_lost_nothing_and_lied_to_no_one(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loop_on_postgres_loses_nothing_doubles_nothing_and_asks_no_one_to_resend() {
+    let Some(server) = database_url("TEST_DATABASE_URL") else {
+        return;
+    };
+    let database = TestDatabase::create(&server).await.unwrap();
+    let report = crash_loop(8201, Some(database.url())).await;
+    database.drop_database().await;
+    assert_crash_loop_lost_nothing_and_lied_to_no_one(&report);
+}
+
+/// `health_inbox_pending` is read at each scrape of `/metrics`, not at the inbox's next
+/// maintenance round (every 15 s): a backlog shows at once, and so does its end.
+///
+/// The application runs as its own process (the gauge is global to a process, and other tests
+/// of this binary run applications beside this one), in API mode on SQLite; the entries are
+/// Telegram messages, which an API process keeps and never handles.
+#[tokio::test]
+async fn the_inbox_backlog_gauge_is_current_at_every_scrape() {
+    use health_actors::inbound::Inbound;
+    use health_actors::inbox::SOURCE_TELEGRAM;
+    use health_actors::ports::{InboxOutcome, Write};
+    use health_actors::testing::{eventually, RecordingOutbox};
+    use health_agent::store::{self, StoreConfig};
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let log_path = data_dir.path().join("api.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut app = Command::new(env!("CARGO_BIN_EXE_health-agent"))
+        .env_clear()
+        .env("RUN_MODE", "api")
+        .env("DATA_DIR", data_dir.path())
+        .env("API_HOST", "127.0.0.1")
+        .env("API_PORT", "0")
+        .env("LOG_LEVEL", "info")
+        .current_dir(data_dir.path())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    // The address it serves on, from its start-up line.
+    let address = || {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let (_, rest) = log.split_once("is serving: GET http://")?;
+        let (address, _) = rest.split_once("/health")?;
+        Some(address.to_owned())
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || async { address().is_some() }).await,
+        "the application starts: {:?}",
+        std::fs::read_to_string(&log_path)
+    );
+    let metrics_url = format!("http://{}/metrics", address().unwrap());
+    let client = reqwest::Client::new();
+    let pending = || async {
+        let text = client
+            .get(&metrics_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix("health_inbox_pending "))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+    };
+    assert_eq!(pending().await, Some(0.0));
+
+    let config = StoreConfig::Embedded {
+        path: data_dir.path().join("data").join("health_agent.db"),
+    };
+    let (store, _) = store::open(&config).await.expect("the store opens");
+    let outbox = RecordingOutbox::new();
+    let entries: Vec<_> = [9301, 9302]
+        .into_iter()
+        .map(|person| {
+            Inbound::text(
+                health_actors::domain::UserId(person),
+                health_actors::domain::ChatId(person),
+                "2 eggs",
+                outbox.clone(),
+            )
+            .to_inbox(SOURCE_TELEGRAM)
+        })
+        .collect();
+    assert_eq!(store.inbox_accept(&entries).await.unwrap(), [true, true]);
+    // Scraped well within the 15 s between maintenance rounds (the first ran at start, before
+    // these entries): only the scrape itself can have read them.
+    assert_eq!(
+        pending().await,
+        Some(2.0),
+        "the backlog shows at the next scrape"
+    );
+    store
+        .apply(&[Write::InboxDone {
+            id: entries[0].id,
+            outcome: InboxOutcome::Answered,
+            replies: Vec::new(),
+            at: chrono::Utc::now(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(pending().await, Some(1.0), "and so does its end");
+    drop(store);
+    app.start_kill().unwrap();
+    let _ = app.wait().await;
 }

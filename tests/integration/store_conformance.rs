@@ -437,6 +437,7 @@ fn inbox_entry(id: u128, source: &str, user: i64, content: serde_json::Value) ->
         photo: None,
         received_at: at("2026-03-01T08:00:00Z") + Duration::seconds(id as i64),
         steps: 0,
+        kept: Vec::new(),
         attempts: 0,
     }
 }
@@ -484,18 +485,38 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
     assert_eq!(backlog.pending, 5);
     assert_eq!(backlog.oldest, Some(first[0].received_at));
 
-    // Steps only grow; attempts count; the first end is the end.
+    // Steps only grow, and what a step kept is added once; started turns count; the first
+    // end is the end.
     let one = Uuid::from_u128(1);
+    let step = |step: u32, kept: &[&str]| Write::InboxStep {
+        id: one,
+        step,
+        kept: kept.iter().map(|text| text.to_string()).collect(),
+    };
     apply(
         &ctx,
         &[
-            Write::InboxStep { id: one, step: 2 },
-            Write::InboxStep { id: one, step: 1 },
+            Write::InboxStarted { id: one },
+            Write::InboxStarted {
+                id: Uuid::from_u128(4),
+            },
+            Write::InboxStarted {
+                id: Uuid::from_u128(99),
+            },
+            step(1, &["2 eggs (143 kcal)"]),
+            step(2, &[]),
+            step(1, &["a step recorded twice keeps nothing new"]),
         ],
     )
     .await;
+    apply(
+        &ctx,
+        &[step(2, &["nor here"]), step(3, &["«toast» 🍞 (80 kcal)"])],
+    )
+    .await;
+    apply(&ctx, &[step(3, &["nor after"])]).await;
     let started = store
-        .inbox_attempted(&[one, Uuid::from_u128(4), Uuid::from_u128(99)])
+        .inbox_resume(&[one, Uuid::from_u128(4), Uuid::from_u128(99)])
         .await
         .unwrap();
     let mut started: Vec<(u128, u32)> = started
@@ -505,8 +526,19 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
     started.sort_unstable();
     assert_eq!(
         started,
-        [(1, 2), (4, 0)],
+        [(1, 3), (4, 0)],
         "each known entry, with its steps"
+    );
+    assert_eq!(
+        store
+            .inbox_entry(one)
+            .await
+            .unwrap()
+            .expect("kept")
+            .entry
+            .kept,
+        ["2 eggs (143 kcal)", "«toast» 🍞 (80 kcal)"],
+        "what each step kept, once, in order"
     );
     let mut found: Vec<(u128, u32, u32)> = store
         .inbox_entries(&[Uuid::from_u128(4), one, Uuid::from_u128(99)])
@@ -522,7 +554,11 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
         })
         .collect();
     found.sort_unstable();
-    assert_eq!(found, [(1, 2, 1), (4, 0, 1)], "the known ones, in one call");
+    assert_eq!(
+        found,
+        [(1, 3, 1), (4, 0, 1)],
+        "the known ones, in one call; resuming counts no attempt"
+    );
     let done_at = at("2026-03-01T09:00:00Z");
     apply(
         &ctx,
@@ -543,12 +579,13 @@ async fn the_inbox_keeps_accepts_once_steps_ends_and_prunes(ctx: Ctx) {
     )
     .await;
     let record = store.inbox_entry(one).await.unwrap().expect("kept");
-    assert_eq!(record.entry.steps, 2);
+    assert_eq!(record.entry.steps, 3);
     assert_eq!(record.entry.attempts, 1);
     assert_eq!(record.done_at, Some(done_at));
+    apply(&ctx, &[Write::InboxStarted { id: one }]).await;
     assert!(
-        store.inbox_attempted(&[one]).await.unwrap().is_empty(),
-        "a done entry is not started again"
+        store.inbox_resume(&[one]).await.unwrap().is_empty(),
+        "a done entry is not resumed"
     );
     assert_eq!(
         store
@@ -1961,7 +1998,7 @@ async fn a_replay_waits_for_a_step_still_being_committed(backend: Backend) {
 
     let restart = tokio::spawn({
         let store = store.clone();
-        async move { store.inbox_attempted(&[id]).await }
+        async move { store.inbox_resume(&[id]).await }
     });
     // Whether the restart has reached the row yet or not, the commit decides what it reads.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

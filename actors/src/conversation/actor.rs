@@ -9,6 +9,10 @@
 //! failure. **Talks to** the [`Agent`](super::Agent) (one call per message), the store (reads), the
 //! persistence actor (writes, acknowledged after commit) and the message's outbox.
 //!
+//! A turn of a message kept in the inbox first commits its start mark
+//! ([`crate::ports::Write::InboxStarted`]): attempts count turns that ran, never restarts a
+//! message only waited through.
+//!
 //! A turn that fails (the agent returns an error, panics, or exceeds `turn_timeout`) stops the
 //! actor with an error; the supervisor finds the failed message in the shared mailbox and applies
 //! the failure policy. Nothing here answers the person about failures.
@@ -199,6 +203,14 @@ async fn turn(state: &mut ConversationState, inbound: &Inbound) -> Result<(), Ag
             step: AtomicU32::new(0),
         }),
     };
+    if inbound.durable.is_some() {
+        // Counted before the agent does anything, so that a message that brings the process
+        // down is counted, and one that never started is not (see `crate::inbox`).
+        shared
+            .persistence
+            .write(vec![Write::InboxStarted { id: inbound.id }])
+            .await?;
+    }
     shared.agent.handle(&mut ctx, inbound).await?;
     let replies = std::mem::take(&mut ctx.replies);
     let keep_history = ctx.keep_history;

@@ -118,7 +118,12 @@ impl<'a> TurnContext<'a> {
                 tracing::debug!(inbox_id = %inbox.id, step, "skipping a write committed before a restart");
                 return Ok(());
             }
-            writes.push(Write::InboxStep { id: inbox.id, step });
+            let kept = super::kept::kept_by(&writes);
+            writes.push(Write::InboxStep {
+                id: inbox.id,
+                step,
+                kept,
+            });
         }
         self.persistence.write(writes).await
     }

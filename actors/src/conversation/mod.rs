@@ -6,6 +6,7 @@
 //! - [`actor`]: the `ConversationActor` runs the [`Agent`] for one message at a time.
 //! - [`agent`]: the agent port and the [`TurnContext`] a turn gets.
 //! - `mailbox`: the bounded per-person queue both share.
+//! - [`kept`]: what a turn kept, and the apology for a dead letter that says so.
 //!
 //! Every message gets one `turn` span ([`turn_span`]) when the supervisor routes it, carrying
 //! `user_id`, `inbound_id` and `channel`; the supervisor enters it for what it does about that
@@ -15,6 +16,7 @@
 
 pub mod actor;
 pub mod agent;
+pub mod kept;
 mod mailbox;
 pub mod supervisor;
 
@@ -28,7 +30,8 @@ use crate::inbound::Inbound;
 use crate::persistence::PersistenceHandle;
 use crate::ports::{Clock, Store};
 
-/// What the person reads when their message could not be handled.
+/// What the person reads when their message could not be handled and nothing of it was saved
+/// (see [`kept::apology`] for a message of which something was).
 pub const APOLOGY: &str =
     "Sorry, something went wrong while I was handling that message. Please send it again.";
 /// What a person who sends faster than they are answered reads (once per turn).

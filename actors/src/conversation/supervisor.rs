@@ -10,7 +10,8 @@
 //! slow turn never delays another person.
 //!
 //! Written policy (`handle_supervisor_evt`):
-//! - a child that **fails** (error, panic, turn timeout): the person gets [`APOLOGY`], the message
+//! - a child that **fails** (error, panic, turn timeout): the person gets [`APOLOGY`] (or, when
+//!   the turn had saved something, [`super::kept::apology`] naming what), the message
 //!   becomes a dead letter, the actor is restarted at once with its state reloaded from the store
 //!   and picks up the messages still queued. More than `max_restarts` failures within
 //!   `restart_window` put the person in cool-off: they read [`UNAVAILABLE_NOTICE`] (for the failed
@@ -35,6 +36,7 @@ use tracing::Instrument;
 
 use super::actor::{ConversationActor, ConversationArgs, ConversationMsg};
 use super::agent::count_outbox_error;
+use super::kept::{apology, PARTLY_SAVED_APOLOGY};
 use super::mailbox::{Offer, Queued, UserMailbox};
 use super::{
     Agent, ConversationSettings, Shared, TurnOutcome, APOLOGY, BUSY_NOTICE, RESTARTING_NOTICE,
@@ -531,12 +533,7 @@ fn spawn_side_task(
     tasks.spawn(task);
 }
 
-async fn notify_person(
-    reply: Arc<dyn Outbox>,
-    chat: ChatId,
-    text: &'static str,
-    timeout: Duration,
-) {
+async fn notify_person(reply: Arc<dyn Outbox>, chat: ChatId, text: &str, timeout: Duration) {
     match tokio::time::timeout(timeout, reply.send_text(chat, text)).await {
         Ok(Ok(_)) => {}
         Ok(Err(error)) => count_outbox_error("notice", &error),
@@ -651,16 +648,30 @@ fn record_failure(
     };
     let failed_at = letter.created_at;
     let persistence = state.shared.persistence.clone();
+    let store = state.shared.store.clone();
     let timeout = state.shared.settings.reply_timeout;
     let task = async move {
-        notify_person(inbound.reply.clone(), inbound.chat, notice, timeout).await;
+        let notice = if notice == APOLOGY && inbound.durable.is_some() {
+            // The steps the turn committed are in the inbox entry: say what was kept.
+            match store.inbox_entry(inbound.id).await {
+                Ok(Some(record)) => apology(record.entry.steps, &record.entry.kept),
+                Ok(None) => APOLOGY.to_owned(),
+                Err(error) => {
+                    tracing::warn!(user_id = %inbound.user, %error, "could not read what a failed turn kept");
+                    PARTLY_SAVED_APOLOGY.to_owned()
+                }
+            }
+        } else {
+            notice.to_owned()
+        };
+        notify_person(inbound.reply.clone(), inbound.chat, &notice, timeout).await;
         let mut writes = vec![Write::InsertDeadLetter(letter)];
         if inbound.durable.is_some() {
             // Done as failed, with the dead letter: a message that fails is not replayed.
             writes.push(Write::InboxDone {
                 id: inbound.id,
                 outcome: InboxOutcome::Failed,
-                replies: vec![notice.to_owned()],
+                replies: vec![notice],
                 at: failed_at,
             });
         }

@@ -1,8 +1,9 @@
 //! The inbox in PostgreSQL (see `health_actors::inbox`): accepting messages once, the pending
-//! ones, step markers and ends of a batch, attempts after a restart, the backlog and pruning;
+//! ones, turns started, step markers (with what they kept) and ends of a batch, where a replay
+//! resumes, the backlog and pruning;
 //! and the dead letters of messages that could not be handled.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
@@ -22,7 +23,7 @@ const INSERT_DEAD_LETTERS: &str =
 
 /// The columns [`inbox_from_row`] reads.
 const INBOX_COLUMNS: &str = "SELECT id, source, user_id, chat_id, content, photo, received_at, \
-     steps, attempts, done_at, outcome, replies FROM inbox";
+     steps, attempts, done_at, outcome, replies, kept FROM inbox";
 
 pub(super) async fn inbox_accept(
     store: &PostgresStore,
@@ -102,23 +103,26 @@ pub(super) async fn inbox_entries(
     rows.iter().map(inbox_from_row).collect()
 }
 
-pub(super) async fn inbox_attempted(
+pub(super) async fn inbox_resume(
     store: &PostgresStore,
     ids: &[Uuid],
 ) -> Result<Vec<(Uuid, u32)>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    // An UPDATE waits for a transaction still holding the row (a step or the end of a
-    // process that was killed while its COMMIT was on the wire), then reads the row as
-    // that transaction left it: the step count it returns is never stale.
-    let rows = store
+    // A locking read waits for a transaction still holding the row (a step or the end of a
+    // process that was killed while its COMMIT was on the wire), then reads the row as that
+    // transaction left it: the step count it returns is never stale. It counts no attempt.
+    let mut client = store.client().await?;
+    let transaction = client.transaction().await.map_err(db_error)?;
+    let rows = transaction
         .query(
-            "UPDATE inbox SET attempts = attempts + 1 \
-             WHERE id = ANY($1) AND done_at IS NULL RETURNING id, steps",
+            "SELECT id, steps FROM inbox WHERE id = ANY($1) AND done_at IS NULL FOR UPDATE",
             &[&ids],
         )
-        .await?;
+        .await
+        .map_err(db_error)?;
+    transaction.commit().await.map_err(db_error)?;
     rows.iter()
         .map(|row| {
             let steps: i32 = row.try_get(1).map_err(db_error)?;
@@ -185,25 +189,74 @@ pub(super) async fn dead_letters(
         .collect()
 }
 
-/// Records a run of step markers (a step count only grows).
+/// Counts one more started turn for each entry of a run of start marks (not done ones).
+pub(super) async fn started(
+    transaction: &Transaction<'_>,
+    group: &[Write],
+) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = group
+        .iter()
+        .filter_map(|w| match w {
+            Write::InboxStarted { id } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    execute(
+        transaction,
+        "UPDATE inbox SET attempts = inbox.attempts + v.starts \
+         FROM (SELECT id, count(*)::int4 AS starts FROM UNNEST($1::uuid[]) AS u(id) \
+               GROUP BY id) AS v \
+         WHERE inbox.id = v.id AND inbox.done_at IS NULL",
+        &[&ids],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records a run of step markers: a step count only grows, and what a step kept is added when
+/// the step is beyond every step recorded before it (as if applied one by one: a batch applied
+/// twice adds nothing).
 pub(super) async fn steps(
     transaction: &Transaction<'_>,
     group: &[Write],
 ) -> Result<(), StoreError> {
-    let (ids, steps): (Vec<Uuid>, Vec<i32>) = group
-        .iter()
-        .filter_map(|w| match w {
-            Write::InboxStep { id, step } => Some((*id, i32::try_from(*step).ok()?)),
-            _ => None,
-        })
-        .unzip();
+    let mut ids = Vec::new();
+    let mut steps = Vec::new();
+    // Each text a step kept, with its entry and step; only steps beyond the earlier ones of the
+    // run for their entry (the stored count decides the rest, in SQL).
+    let (mut kept_ids, mut kept_steps, mut kept_texts) = (Vec::new(), Vec::new(), Vec::new());
+    let mut highest: HashMap<Uuid, i32> = HashMap::new();
+    for write in group {
+        let Write::InboxStep { id, step, kept } = write else {
+            continue;
+        };
+        let Ok(step) = i32::try_from(*step) else {
+            continue;
+        };
+        ids.push(*id);
+        steps.push(step);
+        let before = highest.entry(*id).or_insert(0);
+        if step > *before {
+            *before = step;
+            for text in kept {
+                kept_ids.push(*id);
+                kept_steps.push(step);
+                kept_texts.push(text.as_str());
+            }
+        }
+    }
     execute(
         transaction,
-        "UPDATE inbox SET steps = GREATEST(inbox.steps, v.step) \
+        "UPDATE inbox SET steps = GREATEST(inbox.steps, v.step), \
+             kept = inbox.kept || COALESCE(( \
+                 SELECT jsonb_agg(k.text ORDER BY k.n) \
+                 FROM UNNEST($3::uuid[], $4::int4[], $5::text[]) WITH ORDINALITY \
+                      AS k(id, step, text, n) \
+                 WHERE k.id = inbox.id AND k.step > inbox.steps), '[]'::jsonb) \
          FROM (SELECT id, max(step) AS step FROM UNNEST($1::uuid[], $2::int4[]) \
                AS u(id, step) GROUP BY id) AS v \
          WHERE inbox.id = v.id",
-        &[&ids, &steps],
+        &[&ids, &steps, &kept_ids, &kept_steps, &kept_texts],
     )
     .await?;
     Ok(())
@@ -275,6 +328,7 @@ fn inbox_from_row(row: &Row) -> Result<InboxRecord, StoreError> {
     let steps: i32 = row.try_get(7).map_err(db_error)?;
     let attempts: i32 = row.try_get(8).map_err(db_error)?;
     let replies: Option<Json<Vec<String>>> = row.try_get(11).map_err(db_error)?;
+    let Json(kept): Json<Vec<String>> = row.try_get(12).map_err(db_error)?;
     Ok(InboxRecord {
         entry: InboxEntry {
             id: row.try_get(0).map_err(db_error)?,
@@ -285,6 +339,7 @@ fn inbox_from_row(row: &Row) -> Result<InboxRecord, StoreError> {
             photo: row.try_get(5).map_err(db_error)?,
             received_at: row.try_get(6).map_err(db_error)?,
             steps: count(steps)?,
+            kept,
             attempts: count(attempts)?,
         },
         done_at: row.try_get(9).map_err(db_error)?,

@@ -388,8 +388,8 @@ impl Store for PostgresStore {
         inbox::inbox_entries(self, ids).await
     }
 
-    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
-        inbox::inbox_attempted(self, ids).await
+    async fn inbox_resume(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
+        inbox::inbox_resume(self, ids).await
     }
 
     async fn inbox_backlog(&self) -> Result<InboxBacklog, StoreError> {
@@ -421,6 +421,7 @@ async fn apply_group(transaction: &Transaction<'_>, group: &[Write]) -> Result<(
         Write::UpsertStreak(_) => progress::upsert_streaks(transaction, group).await,
         Write::InsertAchievement(_) => progress::insert_achievements(transaction, group).await,
         Write::InsertDeadLetter(_) => inbox::insert_dead_letters(transaction, group).await,
+        Write::InboxStarted { .. } => inbox::started(transaction, group).await,
         Write::InboxStep { .. } => inbox::steps(transaction, group).await,
         Write::InboxDone { .. } => inbox::done(transaction, group).await,
     }

@@ -1,6 +1,6 @@
 //! The inbox in SQLite (see `health_actors::inbox`): accepting messages once, the pending ones,
-//! step markers and ends, attempts after a restart, the backlog and pruning; and the dead
-//! letters of messages that could not be handled.
+//! turns started, step markers (with what they kept) and ends, where a replay resumes, the
+//! backlog and pruning; and the dead letters of messages that could not be handled.
 
 use chrono::{DateTime, Utc};
 use health_actors::domain::{DeadLetter, UserId};
@@ -14,7 +14,7 @@ use crate::store::sql_limit;
 
 /// The columns of an inbox entry, in [`InboxRow`]'s order.
 const INBOX_COLUMNS: &str = "SELECT id, source, user_id, chat_id, content, photo, received_at, \
-     steps, attempts, done_at, outcome, replies FROM inbox";
+     steps, attempts, done_at, outcome, replies, kept FROM inbox";
 
 pub(super) async fn inbox_accept(
     store: &SqliteStore,
@@ -94,7 +94,7 @@ pub(super) async fn inbox_entry(
         .transpose()
 }
 
-pub(super) async fn inbox_attempted(
+pub(super) async fn inbox_resume(
     store: &SqliteStore,
     ids: &[Uuid],
 ) -> Result<Vec<(Uuid, u32)>, StoreError> {
@@ -102,26 +102,24 @@ pub(super) async fn inbox_attempted(
         return Ok(Vec::new());
     }
     let ids = ids.to_vec();
-    // One writer at a time: a step of this process is either committed before or after.
+    // Read inside a write transaction: one writer at a time, so a step of this process is
+    // either committed before or after, never half seen. Counts no attempt.
     store
         .write(move |transaction| {
             let mut statement = transaction
-                .prepare_cached(
-                    "UPDATE inbox SET attempts = attempts + 1 \
-                 WHERE id = ?1 AND done_at IS NULL RETURNING steps",
-                )
+                .prepare_cached("SELECT steps FROM inbox WHERE id = ?1 AND done_at IS NULL")
                 .map_err(sqlite_error)?;
-            let mut started = Vec::with_capacity(ids.len());
+            let mut resumed = Vec::with_capacity(ids.len());
             for id in ids {
                 let steps: Option<i64> = statement
                     .query_row(params![id.to_string()], |row| row.get(0))
                     .optional()
                     .map_err(sqlite_error)?;
                 if let Some(steps) = steps {
-                    started.push((id, u32::try_from(steps).unwrap_or_default()));
+                    resumed.push((id, u32::try_from(steps).unwrap_or_default()));
                 }
             }
-            Ok(started)
+            Ok(resumed)
         })
         .await
 }
@@ -200,11 +198,44 @@ pub(super) async fn dead_letters(
 }
 
 /// Records a step marker (a step count only grows).
-pub(super) fn step(transaction: &Transaction<'_>, id: &Uuid, step: &u32) -> Result<(), StoreError> {
+pub(super) fn started(transaction: &Transaction<'_>, id: &Uuid) -> Result<(), StoreError> {
     run(
         transaction,
-        "UPDATE inbox SET steps = MAX(steps, ?2) WHERE id = ?1",
-        params![id.to_string(), step],
+        "UPDATE inbox SET attempts = attempts + 1 WHERE id = ?1 AND done_at IS NULL",
+        params![id.to_string()],
+    )
+}
+
+/// Records a step marker: the step count only grows, and what the step kept is added the first
+/// time the step is recorded.
+pub(super) fn step(
+    transaction: &Transaction<'_>,
+    id: &Uuid,
+    step: &u32,
+    kept: &[String],
+) -> Result<(), StoreError> {
+    let current: Option<(i64, String)> = transaction
+        .prepare_cached("SELECT steps, kept FROM inbox WHERE id = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![id.to_string()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+        })
+        .map_err(sqlite_error)?;
+    let Some((steps, stored)) = current else {
+        return Ok(());
+    };
+    if i64::from(*step) <= steps {
+        return Ok(());
+    }
+    let mut all: Vec<String> = from_json(&stored)?;
+    all.extend(kept.iter().cloned());
+    run(
+        transaction,
+        "UPDATE inbox SET steps = ?2, kept = ?3 WHERE id = ?1",
+        params![id.to_string(), step, to_json(&all)?],
     )
 }
 
@@ -262,6 +293,7 @@ struct InboxRow {
     done_at: Option<i64>,
     outcome: Option<String>,
     replies: Option<String>,
+    kept: String,
 }
 
 fn inbox_row(row: &Row<'_>) -> rusqlite::Result<InboxRow> {
@@ -278,6 +310,7 @@ fn inbox_row(row: &Row<'_>) -> rusqlite::Result<InboxRow> {
         done_at: row.get(9)?,
         outcome: row.get(10)?,
         replies: row.get(11)?,
+        kept: row.get(12)?,
     })
 }
 
@@ -293,6 +326,7 @@ impl InboxRow {
                 photo: self.photo,
                 received_at: time(self.received_at)?,
                 steps: count(self.steps)?,
+                kept: from_json(&self.kept)?,
                 attempts: count(self.attempts)?,
             },
             done_at: self.done_at.map(time).transpose()?,

@@ -397,8 +397,8 @@ impl Store for SqliteStore {
         inbox::inbox_entry(self, id).await
     }
 
-    async fn inbox_attempted(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
-        inbox::inbox_attempted(self, ids).await
+    async fn inbox_resume(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u32)>, StoreError> {
+        inbox::inbox_resume(self, ids).await
     }
 
     async fn inbox_backlog(&self) -> Result<InboxBacklog, StoreError> {
@@ -429,7 +429,8 @@ fn apply_one(transaction: &Transaction<'_>, write: &Write, now: i64) -> Result<(
             progress::insert_achievement(transaction, achievement)
         }
         Write::InsertDeadLetter(letter) => inbox::insert_dead_letter(transaction, letter),
-        Write::InboxStep { id, step } => inbox::step(transaction, id, step),
+        Write::InboxStarted { id } => inbox::started(transaction, id),
+        Write::InboxStep { id, step, kept } => inbox::step(transaction, id, step, kept),
         Write::InboxDone {
             id,
             outcome,
