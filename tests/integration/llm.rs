@@ -89,6 +89,14 @@ fn openai_vars(fake: &FakeLlm) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A session on the fake's OpenAI-compatible server with memories off.
+async fn openai_session(fake: &FakeLlm) -> Session {
+    let vars = openai_vars(fake);
+    let mut vars = borrow(&vars);
+    vars.push(("ENABLE_MEM0", "false"));
+    Session::start(&vars).await
+}
+
 fn borrow<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     vars.iter()
         .map(|(name, value)| (*name, value.as_str()))
@@ -306,10 +314,7 @@ async fn after_the_fallback_answers_the_turn_stays_on_it() {
 async fn when_no_model_answers_the_offline_agent_does_without_raw_errors() {
     let fake = llm::start().await;
     // Nothing scripted: every call answers 500.
-    let vars = openai_vars(&fake);
-    let mut vars = borrow(&vars);
-    vars.push(("ENABLE_MEM0", "false"));
-    let session = Session::start(&vars).await;
+    let session = openai_session(&fake).await;
     let reply = session.say(15, "2 eggs").await;
     assert!(
         reply.contains("couldn't reach my language model"),
@@ -361,10 +366,7 @@ async fn a_rate_limit_is_waited_out_as_retry_after_asks_then_the_model_answers()
             openai_text("Two eggs are about 143 kcal.").into(),
         ],
     );
-    let vars = openai_vars(&fake);
-    let mut vars = borrow(&vars);
-    vars.push(("ENABLE_MEM0", "false"));
-    let session = Session::start(&vars).await;
+    let session = openai_session(&fake).await;
 
     let reply = session.say(21, "how many kcal in two eggs?").await;
     assert_eq!(reply, "Two eggs are about 143 kcal.");
@@ -427,10 +429,7 @@ async fn a_malformed_answer_gives_a_friendly_sentence_and_the_offline_answer() {
             json!({"id": "msg_9", "type": "message", "content": "not a list of blocks"}),
         )],
     );
-    let vars = openai_vars(&fake);
-    let mut vars = borrow(&vars);
-    vars.push(("ENABLE_MEM0", "false"));
-    let session = Session::start(&vars).await;
+    let session = openai_session(&fake).await;
     let reply = session.say(22, "2 eggs").await;
     assert!(
         reply.starts_with("I couldn't reach my language model just now."),
@@ -865,10 +864,7 @@ async fn impossible_numbers_from_the_model_are_refused_naming_the_rule() {
             openai_text(""),
         ],
     );
-    let vars = openai_vars(&fake);
-    let mut vars = borrow(&vars);
-    vars.push(("ENABLE_MEM0", "false"));
-    let session = Session::start(&vars).await;
+    let session = openai_session(&fake).await;
     let reply = session.say(31, "I had a bowl of zorblax paste").await;
     assert!(session.entries(31).await.is_empty(), "nothing is saved");
     let requests = fake.requests(OPENAI_CHAT);
@@ -895,10 +891,7 @@ async fn plausible_numbers_from_the_model_are_saved_as_its_estimate() {
             openai_text(""),
         ],
     );
-    let vars = openai_vars(&fake);
-    let mut vars = borrow(&vars);
-    vars.push(("ENABLE_MEM0", "false"));
-    let session = Session::start(&vars).await;
+    let session = openai_session(&fake).await;
     let reply = session.say(32, "I had a bowl of grandma's stew").await;
     let entries = session.entries(32).await;
     assert_eq!(entries.len(), 1);
@@ -920,10 +913,7 @@ async fn a_date_beyond_the_tools_range_is_refused_and_nothing_is_saved() {
             openai_text(""),
         ],
     );
-    let vars = openai_vars(&fake);
-    let mut vars = borrow(&vars);
-    vars.push(("ENABLE_MEM0", "false"));
-    let session = Session::start(&vars).await;
+    let session = openai_session(&fake).await;
     let reply = session.say(33, "I had two eggs 100000 days ago").await;
     assert!(
         every_entry(&session, 33).await.is_empty(),
@@ -956,10 +946,7 @@ async fn a_malformed_tool_call_is_sent_back_once_then_answered_truthfully() {
             openai_text("This must not be asked for."),
         ],
     );
-    let vars = openai_vars(&fake);
-    let mut vars = borrow(&vars);
-    vars.push(("ENABLE_MEM0", "false"));
-    let session = Session::start(&vars).await;
+    let session = openai_session(&fake).await;
     let reply = session.say(34, "2 eggs").await;
     let requests = fake.requests(OPENAI_CHAT);
     assert_eq!(requests.len(), 2, "sent back once, not a third time");
@@ -993,10 +980,7 @@ async fn a_malformed_tool_call_corrected_by_the_model_is_saved_once() {
             openai_text("Logged two eggs: 143 kcal."),
         ],
     );
-    let vars = openai_vars(&fake);
-    let mut vars = borrow(&vars);
-    vars.push(("ENABLE_MEM0", "false"));
-    let session = Session::start(&vars).await;
+    let session = openai_session(&fake).await;
     let reply = session.say(35, "2 eggs").await;
     let requests = fake.requests(OPENAI_CHAT);
     assert_eq!(requests.len(), 3);
@@ -1027,10 +1011,7 @@ async fn done_is_never_said_when_nothing_was_done() {
             openai_text(""),
         ],
     );
-    let vars = openai_vars(&fake);
-    let mut vars = borrow(&vars);
-    vars.push(("ENABLE_MEM0", "false"));
-    let session = Session::start(&vars).await;
+    let session = openai_session(&fake).await;
     for message in ["hello", "how am I doing today?", "I had a zorblax"] {
         let reply = session.say(36, message).await;
         assert!(!reply.contains("Done"), "{message:?} got {reply:?}");
