@@ -7,6 +7,9 @@ use warp::Reply;
 
 use super::{error_reply, HttpState};
 
+/// How long a scrape waits for the inbox backlog.
+const BACKLOG_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(super) async fn metrics(
     authorization: Option<String>,
     state: HttpState,
@@ -36,8 +39,15 @@ pub(super) async fn metrics(
         metrics::gauge!(crate::metrics::DB_POOL_WAITING).set(pool.waiting as f64);
         metrics::gauge!(crate::metrics::DB_POOL_MAX_CONNECTIONS).set(pool.max as f64);
     }
-    // Read at each scrape: a backlog shows at once, not at the next maintenance round.
-    health_actors::inbox::refresh_backlog_gauges(state.store.as_ref()).await;
+    // Read at each scrape: a backlog shows at once, not at the next maintenance round. Bounded,
+    // so a database that is down never holds the scrape (the gauges keep their last values).
+    let backlog = health_actors::inbox::refresh_backlog_gauges(state.store.as_ref());
+    if tokio::time::timeout(BACKLOG_READ_LIMIT, backlog)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the inbox backlog was not read in time for this scrape");
+    }
     let body = state.metrics.render();
     warp::reply::with_header(
         body,

@@ -233,18 +233,19 @@ async fn anthropic_tools_and_memory_with_the_offline_embedder() {
     session.core.shutdown().await;
 }
 
-#[tokio::test]
-async fn an_overloaded_model_falls_back_to_the_other_provider() {
-    let fake = llm::start().await;
-    let overloaded = (
+/// Anthropic's "overloaded" answer.
+fn anthropic_overloaded() -> (u16, serde_json::Value) {
+    (
         529,
         json!({"type": "error", "error": {"type": "overloaded_error"}}),
-    );
-    fake.script(ANTHROPIC_MESSAGES, vec![overloaded; 3]);
-    fake.script(OPENAI_CHAT, [openai_text("Hello from the fallback.")]);
+    )
+}
+
+/// A session on the fake's Anthropic endpoint, with its OpenAI-compatible one as the fallback.
+async fn anthropic_with_openai_fallback(fake: &FakeLlm) -> Session {
     let url = fake.base_url();
     let openai_url = format!("{url}/v1");
-    let session = Session::start(&[
+    Session::start(&[
         ("ANTHROPIC_API_KEY", "ak-test-key"),
         ("ANTHROPIC_BASE_URL", url.as_str()),
         ("OPENAI_API_KEY", "sk-test-key"),
@@ -253,7 +254,15 @@ async fn an_overloaded_model_falls_back_to_the_other_provider() {
         ("AGENT_FALLBACK_MODEL", "openai:gpt-test"),
         ("ENABLE_MEM0", "false"),
     ])
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn an_overloaded_model_falls_back_to_the_other_provider() {
+    let fake = llm::start().await;
+    fake.script(ANTHROPIC_MESSAGES, vec![anthropic_overloaded(); 3]);
+    fake.script(OPENAI_CHAT, [openai_text("Hello from the fallback.")]);
+    let session = anthropic_with_openai_fallback(&fake).await;
     assert_eq!(session.say(14, "hi").await, "Hello from the fallback.");
     assert_eq!(
         fake.requests(ANTHROPIC_MESSAGES).len(),
@@ -268,11 +277,7 @@ async fn an_overloaded_model_falls_back_to_the_other_provider() {
 #[tokio::test]
 async fn after_the_fallback_answers_the_turn_stays_on_it() {
     let fake = llm::start().await;
-    let overloaded = (
-        529,
-        json!({"type": "error", "error": {"type": "overloaded_error"}}),
-    );
-    fake.script(ANTHROPIC_MESSAGES, vec![overloaded; 6]);
+    fake.script(ANTHROPIC_MESSAGES, vec![anthropic_overloaded(); 6]);
     fake.script(
         OPENAI_CHAT,
         [
@@ -283,18 +288,7 @@ async fn after_the_fallback_answers_the_turn_stays_on_it() {
             openai_text("Logged two eggs."),
         ],
     );
-    let url = fake.base_url();
-    let openai_url = format!("{url}/v1");
-    let session = Session::start(&[
-        ("ANTHROPIC_API_KEY", "ak-test-key"),
-        ("ANTHROPIC_BASE_URL", url.as_str()),
-        ("OPENAI_API_KEY", "sk-test-key"),
-        ("OPENAI_BASE_URL", openai_url.as_str()),
-        ("AGENT_MODEL", "anthropic:claude-test"),
-        ("AGENT_FALLBACK_MODEL", "openai:gpt-test"),
-        ("ENABLE_MEM0", "false"),
-    ])
-    .await;
+    let session = anthropic_with_openai_fallback(&fake).await;
     assert_eq!(session.say(15, "I had two eggs").await, "Logged two eggs.");
     assert_eq!(
         fake.requests(ANTHROPIC_MESSAGES).len(),
