@@ -27,7 +27,9 @@ use health_actors::understanding::{
 };
 use uuid::Uuid;
 
-use super::format::{capitalise, day_label, goal_line, grams, macros_line, plain_food_name};
+use super::format::{
+    capitalise, day_label, goal_line, grams, macros_line, pieces, plain_food_name,
+};
 use super::reply::{EDIT_PREFIX, UNDO_PREFIX};
 
 /// How many local days back a correction looks for the food.
@@ -280,7 +282,7 @@ pub(super) async fn describe(
                     let _ = write!(
                         text,
                         " To log it as a new meal, say \"I had {} {food}\".",
-                        grams(*count)
+                        pieces(*count)
                     );
                 }
                 Correction::Remove { .. } => {}

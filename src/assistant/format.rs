@@ -29,6 +29,7 @@ pub(super) fn plain_food_name(name: &str) -> String {
     name.split(',').next().unwrap_or(name).trim().to_lowercase()
 }
 
+/// An amount in grams (of a food or a macro): whole from 10 up, one decimal below.
 pub(super) fn grams(value: f64) -> String {
     if value >= 10.0 {
         format!("{value:.0}")
@@ -37,11 +38,12 @@ pub(super) fn grams(value: f64) -> String {
     }
 }
 
-pub(super) fn macro_amount(value: f64) -> String {
-    if value >= 10.0 {
+/// A number of pieces: "2", not "2.0"; a fraction keeps its decimal ("1.5").
+pub(super) fn pieces(value: f64) -> String {
+    if value.fract() == 0.0 {
         format!("{value:.0}")
     } else {
-        format!("{value:.1}")
+        grams(value)
     }
 }
 
@@ -49,9 +51,9 @@ pub(super) fn macros_line(n: &Nutrients) -> String {
     format!(
         "{:.0} kcal · P {} g · C {} g · F {} g",
         n.kcal,
-        macro_amount(n.protein_g),
-        macro_amount(n.carbs_g),
-        macro_amount(n.fat_g)
+        grams(n.protein_g),
+        grams(n.carbs_g),
+        grams(n.fat_g)
     )
 }
 
@@ -80,9 +82,9 @@ pub(super) fn goal_line(goals: &Goals, total: &Nutrients, when: &str) -> String 
     format!(
         "{when_title}: {:.0} of {goal:.0} kcal ({difference:.0} {side}) · P {} g · C {} g · F {} g.",
         total.kcal,
-        macro_amount(total.protein_g),
-        macro_amount(total.carbs_g),
-        macro_amount(total.fat_g)
+        grams(total.protein_g),
+        grams(total.carbs_g),
+        grams(total.fat_g)
     )
 }
 
@@ -123,5 +125,13 @@ mod tests {
             goal_line(&goals, &total, "today").starts_with("Today: 1240 of 1800 kcal (560 left)")
         );
         assert!(goal_line(&Goals::default(), &total, "today").contains("No daily goal yet"));
+    }
+
+    #[test]
+    fn pieces_are_whole_unless_a_fraction_was_said() {
+        assert_eq!(pieces(2.0), "2");
+        assert_eq!(pieces(1.5), "1.5");
+        assert_eq!(grams(2.0), "2.0");
+        assert_eq!(grams(150.0), "150");
     }
 }

@@ -14,9 +14,7 @@ use health_actors::conversation::{AgentError, TurnContext};
 use health_actors::domain::{FoodEntry, Goals, Nutrients};
 use health_actors::understanding::{Metric, Period, QuestionKind};
 
-use crate::assistant::format::{
-    capitalise, day_label, goal_line, macro_amount, macros_line, plural,
-};
+use crate::assistant::format::{capitalise, day_label, goal_line, grams, macros_line, plural};
 use crate::assistant::reply::reply;
 
 /// The local dates a period covers, up to today.
@@ -200,10 +198,10 @@ fn metric_of(total: &Nutrients, metric: Metric) -> f64 {
 fn metric_amount(metric: Metric, amount: f64) -> String {
     match metric {
         Metric::Kcal | Metric::All => format!("{amount:.0} kcal"),
-        Metric::Protein => format!("{} g of protein", macro_amount(amount)),
-        Metric::Carbs => format!("{} g of carbohydrates", macro_amount(amount)),
-        Metric::Fat => format!("{} g of fat", macro_amount(amount)),
-        Metric::Fiber => format!("{} g of fiber", macro_amount(amount)),
+        Metric::Protein => format!("{} g of protein", grams(amount)),
+        Metric::Carbs => format!("{} g of carbohydrates", grams(amount)),
+        Metric::Fat => format!("{} g of fat", grams(amount)),
+        Metric::Fiber => format!("{} g of fiber", grams(amount)),
     }
 }
 
